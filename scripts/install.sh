@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The one install script: CI (.ci/run), the README and the Docker images all call this.
+# Usage: scripts/install.sh [EXTRAS]   (default EXTRAS: all)
+# Installs the CPU build of torch first, so nothing pulls a multi-GB CUDA build; TORCH_SPEC overrides it
+# (the CUDA worker image sets TORCH_SPEC to a CUDA wheel).
+set -euo pipefail
+extras="${1:-all}"
+here="$(cd "$(dirname "$0")/.." && pwd)"
+python -m pip install --upgrade pip >/dev/null
+case "$extras" in
+  *all*|*ray*|*service*|*schedulers*|*test*|*bench*)
+    python -m pip install "${TORCH_SPEC:-torch==2.13.0}" ;;
+esac
+python -m pip install -e "${here}[${extras}]"
