@@ -1,0 +1,132 @@
+"""``steplaw``: the Step Law dense sweep (Li et al. 2025, arXiv:2503.04715) as a tabular problem.
+
+1,911 real pre-training runs of dense decoder-only models in ``$DATA/steplaw/dense_lr_bs_loss.csv``: about
+12 learning rates x 10 batch sizes in each of 17 (N, D) cells, 5 model sizes N. As a tuning problem:
+
+- x = (lr, bs), both ordinal on the table's grids: lr on its sqrt(2) grid (the CSV spells some values with
+  different rounding, e.g. 3.45e-4 and 3.453e-4; they are merged), bs in sequences of 2,048 tokens;
+- model sizes = the five N values; one "step" = 1e8 training tokens (s = D / 1e8, so D = 4e9 is step 40);
+- cost = 6 N D (``AnalyticCost`` with 1e8 tokens per step); target = the largest cell, N = 1.07e9 at
+  D = 5.69e10 (step 569).
+
+How values are read from the table:
+
+- missing (lr, bs) points of a cell are filled with the nearest measured run of the same cell in
+  (log lr, log bs) (Euclidean);
+- the table holds only final losses, so each (N, D) cell is its own training budget. A trial reports at its
+  size's cells (``report_steps``); at a step between two cells the value is interpolated linearly in log D
+  between them, and outside a size's cells it is extrapolated linearly in log D from the two nearest cells.
+  Continuing a trial past a cell is therefore an approximation: a real run with a longer schedule would not
+  pass through the shorter run's final loss;
+- observations are the raw final ``loss`` (real run-to-run noise, diverged runs included); the target value
+  is the ``smooth loss`` (the paper's target); the best known target value is the smallest smooth loss
+  measured in the target cell.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from bench.problems.base import BenchmarkProblem, data_root, require_files
+from schedulers.cost import AnalyticCost
+from schedulers.problem import FidelityLadder, ModelSize, Problem, Target
+from schedulers.space import SearchSpace
+
+FILE = "dense_lr_bs_loss.csv"
+TOKENS_PER_STEP = 1e8
+
+
+def _size_name(n: float) -> str:
+    return f"N{n / 1e9:.2f}B" if n >= 1e9 else f"N{n / 1e6:.0f}M"
+
+
+class StepLaw(BenchmarkProblem):
+    """The Step Law table as a multi-scale tuning problem (module docstring)."""
+
+    name = "steplaw"
+
+    def __init__(self, data_dir: str | Path | None = None) -> None:
+        super().__init__()
+        self.folder = require_files(data_root(data_dir) / "steplaw", (FILE,), self.name)
+        rows = list(csv.DictReader((self.folder / FILE).open()))
+        # lr grid: merge spellings of the same sqrt(2)-grid point by their half-octave index
+        by_index: dict[int, list[float]] = defaultdict(list)
+        for r in rows:
+            by_index[round(2 * math.log2(float(r["lr"])))].append(float(r["lr"]))
+        self.lr_index = {k: i for i, k in enumerate(sorted(by_index))}
+        self.lrs = [float(f"{max(set(v), key=v.count):.4g}") for _, v in sorted(by_index.items())]
+        self.bss = sorted({int(r["bs"]) for r in rows})
+        self.sizes = sorted({float(r["N"]) for r in rows})
+        # (N, step) -> {(lr index, bs index): (raw loss, smooth loss)}
+        cells: dict[tuple[float, int], dict[tuple[int, int], tuple[float, float]]] = defaultdict(dict)
+        for r in rows:
+            key = (float(r["N"]), int(round(float(r["D"]) / TOKENS_PER_STEP)))
+            point = (self.lr_index[round(2 * math.log2(float(r["lr"])))], self.bss.index(int(r["bs"])))
+            cells[key][point] = (float(r["loss"]), float(r["smooth loss"]))
+        self.cell_steps = {n: sorted(s for (m, s) in cells if m == n) for n in self.sizes}
+        self.target_n = self.sizes[-1]
+        self.target_step = self.cell_steps[self.target_n][-1]
+        self.measured = {k: dict(v) for k, v in cells.items()}
+        self.raw, self.smooth = self._fill(cells)
+
+    def _fill(self, cells) -> tuple[dict[tuple[float, int], np.ndarray], dict[tuple[float, int], np.ndarray]]:
+        """Dense ``len(lrs) x len(bss)`` grids per cell, missing points from the nearest measured run."""
+        log_lr = np.log(self.lrs)
+        log_bs = np.log(self.bss)
+        raw, smooth = {}, {}
+        for key, points in cells.items():
+            measured = np.array(list(points))
+            values = np.array([points[tuple(p)] for p in measured])
+            coords = np.column_stack([log_lr[measured[:, 0]], log_bs[measured[:, 1]]])
+            grid = np.array([(a, b) for a in log_lr for b in log_bs])
+            nearest = np.argmin(((grid[:, None, :] - coords[None, :, :]) ** 2).sum(-1), axis=1)
+            raw[key] = values[nearest, 0].reshape(len(self.lrs), len(self.bss))
+            smooth[key] = values[nearest, 1].reshape(len(self.lrs), len(self.bss))
+        return raw, smooth
+
+    def _build(self) -> Problem:
+        space = SearchSpace.from_dicts([{"name": "lr", "type": "ordinal", "values": self.lrs},
+                                        {"name": "bs", "type": "ordinal", "values": self.bss}])
+        all_steps = [s for steps in self.cell_steps.values() for s in steps]
+        ladder = FidelityLadder(min(all_steps), max(all_steps), min(all_steps),
+                                tuple(ModelSize(_size_name(n), n) for n in self.sizes))
+        return Problem(space, ladder, Target(self.target_step, _size_name(self.target_n)),
+                       AnalyticCost(tokens_per_step=TOKENS_PER_STEP))
+
+    def report_steps(self, size: str) -> list[int]:
+        return list(self.cell_steps[self.problem.ladder.size(size).params])
+
+    def _point(self, params: Mapping[str, Any]) -> tuple[int, int]:
+        lr = float(params["lr"])
+        i = int(np.argmin([abs(math.log(lr / v)) for v in self.lrs]))
+        return i, self.bss.index(int(params["bs"]))
+
+    def _read(self, table, params: Mapping[str, Any], n: float, step: float) -> float:
+        i, j = self._point(params)
+        steps = self.cell_steps[n]
+        values = [float(table[(n, s)][i, j]) for s in steps]
+        if len(steps) == 1:
+            return values[0]
+        x = math.log(step)
+        logs = [math.log(s) for s in steps]
+        k = int(np.clip(np.searchsorted(logs, x) - 1, 0, len(steps) - 2))
+        w = (x - logs[k]) / (logs[k + 1] - logs[k])
+        return values[k] + w * (values[k + 1] - values[k])
+
+    def evaluate(self, params: Mapping[str, Any], size: str, step: int, seed: int) -> float:
+        return self._read(self.raw, params, self.problem.ladder.size(size).params, float(step))
+
+    def target_value(self, params: Mapping[str, Any]) -> float:
+        return self._read(self.smooth, params, self.target_n, float(self.target_step))
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return (*super().cache_key(), str(self.folder.resolve()))
+
+    def _compute_best_target_value(self) -> float:
+        return min(v[1] for v in self.measured[(self.target_n, self.target_step)].values())
