@@ -1,0 +1,27 @@
+"""Errors raised on the worker side (workload loading, workload configuration, trial execution)."""
+
+from __future__ import annotations
+
+
+class WorkerError(Exception):
+    """Base class of every error this package raises."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class UnknownWorkloadError(WorkerError, LookupError):
+    """The study names a workload that is neither built in nor an importable ``module:function``."""
+
+
+class InvalidWorkloadConfigError(WorkerError, ValueError):
+    """A workload got a configuration it cannot run (missing size width, bad argument...)."""
+
+
+class TrialStopped(WorkerError):
+    """Raised by a reporter to end a workload early (the scheduler said STOP or PAUSE).
+
+    Workloads must let it propagate; the runner that installed the reporter catches it.
+    """
