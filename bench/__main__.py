@@ -1,0 +1,98 @@
+"""Command line: ``python -m bench run --problem datamix --strategies all --seeds 10 --workers 4 --budget 3``.
+
+``run`` writes ``results.jsonl`` (one raw record per strategy x seed), ``summary.md`` and
+``regret_<problem>.png`` into ``--out`` (default ``bench/results/<problem>-<UTC time>``, git-ignored).
+``--quick`` is the CI mode: 2 seeds, budget 0.3, 2 workers, a coarse cost grid and, unless
+``--strategies`` says otherwise, two strategies (random search and the flagship, or the first other
+registered scheduler). ``list`` prints the problems and strategies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shlex
+import sys
+from pathlib import Path
+
+from bench.harness.runner import BenchmarkConfig, run_benchmark
+from bench.harness.strategies import UnknownStrategyError, expand, load_strategy, peer_paths, strategy_names
+from bench.problems import ProblemError, problem_names
+from bench.report import write_report
+
+FLAGSHIP = "multiscale_bo"
+QUICK = {"seeds": 2, "budget": 0.3, "workers": 2, "checkpoints": 12}
+
+
+def _quick_default_strategies() -> list[str]:
+    names = strategy_names()
+    second = FLAGSHIP if FLAGSHIP in names else next((n for n in names if n != "random"), None)
+    return ["random"] + ([second] if second else [])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m bench", description="ScaleLadder tuning-quality benchmark")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run strategies x seeds on one problem")
+    run.add_argument("--problem", required=True,
+                     help=f"built-in ({', '.join(problem_names())}, lcbench:<task id>) or module:attribute")
+    run.add_argument("--strategies", default=None, help="comma-separated names, or 'all' (default: all)")
+    run.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..N-1 (default 10)")
+    run.add_argument("--seed-offset", type=int, default=0, help="first seed")
+    run.add_argument("--workers", type=int, default=None, help="simulated workers (default 4)")
+    run.add_argument("--budget", type=float, default=None, help="budget in target-scale runs (default 3)")
+    run.add_argument("--data", default=None, help="benchmark data folder (default $SCALELADDER_BENCHDATA)")
+    run.add_argument("--out", default=None, help="output folder")
+    run.add_argument("--jobs", type=int, default=1, help="parallel processes over runs (default 1)")
+    run.add_argument("--checkpoints", type=int, default=None, help="cost checkpoints per run (default 50)")
+    run.add_argument("--quick", action="store_true", help="CI mode: few seeds, tiny budget, 2 strategies")
+    sub.add_parser("list", help="list problems and strategies")
+    return parser
+
+
+def _list() -> int:
+    print("problems:", ", ".join(problem_names()), "(and lcbench:<task id>, module:attribute)")
+    for name in strategy_names():
+        s = load_strategy(name)
+        print(f"  {name:<16} {s.origin:<9} {s.path}" + ("" if s.available else f"  UNAVAILABLE: {s.error}"))
+    _, err = peer_paths()
+    if err:
+        print(f"bench.peers failed to import: {err}")
+    return 0
+
+
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    q = args.quick
+    seeds = args.seeds if args.seeds is not None else (QUICK["seeds"] if q else 10)
+    strategies = expand(args.strategies) if args.strategies else (_quick_default_strategies() if q
+                                                                   else strategy_names())
+    config = BenchmarkConfig(
+        problem=args.problem, strategies=strategies,
+        seeds=list(range(args.seed_offset, args.seed_offset + seeds)),
+        workers=args.workers if args.workers is not None else (QUICK["workers"] if q else 4),
+        budget=args.budget if args.budget is not None else (QUICK["budget"] if q else 3.0),
+        data_dir=args.data, jobs=args.jobs,
+        n_checkpoints=args.checkpoints if args.checkpoints is not None else (QUICK["checkpoints"] if q else 50))
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    out = Path(args.out) if args.out else Path("bench/results") / f"{args.problem.replace(':', '_')}-{stamp}"
+    result = run_benchmark(config, out, progress=lambda m: print(m, flush=True))
+    md, png = write_report(result, out, "python -m bench " + " ".join(shlex.quote(a) for a in argv))
+    print(md.read_text())
+    print(f"raw results: {out / 'results.jsonl'}; summary: {md}; plot: {png}")
+    return 0 if all(not r.get("error") for r in result.records) and not result.unavailable else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "list":
+            return _list()
+        return _run(args, argv)
+    except (ProblemError, UnknownStrategyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

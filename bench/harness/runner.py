@@ -1,0 +1,143 @@
+"""Runs a benchmark: every (strategy, seed) pair through :class:`SimulatedCluster`, raw results to JSON lines.
+
+Each run gets a fresh deep copy of the problem's :class:`schedulers.Problem` (a strategy may mutate its
+cost model) and a fresh scheduler built as ``cls(problem, seed=seed)``. Runs are independent, so they may
+go to ``jobs`` processes; each process builds the benchmark problem once (and its best known target value
+once). A strategy that fails to load is recorded with its exact error and not run; a run that crashes is
+recorded with its error and traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, Callable
+
+from bench.harness.cluster import SimulatedCluster, cost_checkpoints
+from bench.harness.strategies import Strategy, load_strategy
+from bench.problems import BenchmarkProblem, make_problem
+
+_PROBLEMS: dict[tuple[str, str | None], BenchmarkProblem] = {}
+
+
+@dataclass
+class BenchmarkConfig:
+    """What to run. ``seeds`` are the seed values themselves; ``budget`` is in target-run units."""
+
+    problem: str
+    strategies: list[str]
+    seeds: list[int]
+    workers: int = 4
+    budget: float = 3.0
+    data_dir: str | None = None
+    jobs: int = 1
+    n_checkpoints: int = 50
+
+
+@dataclass
+class BenchmarkResult:
+    config: BenchmarkConfig
+    problem_name: str
+    problem_description: str
+    best_target_value: float
+    records: list[dict[str, Any]]
+    unavailable: dict[str, str] = field(default_factory=dict)   # strategy -> exact load error
+    wall_s: float = 0.0
+
+
+def problem_for(spec: str, data_dir: str | None) -> BenchmarkProblem:
+    """The process's one instance of a problem (its best-known value is then computed once)."""
+    key = (spec, data_dir)
+    if key not in _PROBLEMS:
+        _PROBLEMS[key] = make_problem(spec, data_dir)
+    return _PROBLEMS[key]
+
+
+def run_one(problem_spec: str, data_dir: str | None, strategy: str, seed: int, workers: int, budget: float,
+            n_checkpoints: int) -> dict[str, Any]:
+    """One (strategy, seed) run -> its raw record (JSON-able)."""
+    bench = problem_for(problem_spec, data_dir)
+    loaded = load_strategy(strategy)
+    record: dict[str, Any] = {"problem": bench.name, "strategy": strategy, "origin": loaded.origin,
+                              "seed": seed, "workers": workers, "budget": budget}
+    if loaded.cls is None:
+        return {**record, "error": loaded.error}
+    t0 = time.perf_counter()
+    try:
+        scheduler = loaded.cls(copy.deepcopy(bench.problem), seed=seed)
+    except Exception as e:  # noqa: BLE001 - recorded, the benchmark goes on
+        return {**record, "error": f"{type(e).__name__}: {e}", "wall_s": time.perf_counter() - t0}
+    cluster = SimulatedCluster(bench, scheduler, workers=workers, budget=budget, seed=seed,
+                               checkpoints=cost_checkpoints(budget, n_checkpoints))
+    result = cluster.run()
+    return {**record, **asdict(result), "wall_s": time.perf_counter() - t0}
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "item"):  # numpy scalars
+        return obj.item()
+    return obj
+
+
+def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
+                  progress: Callable[[str], None] | None = None) -> BenchmarkResult:
+    """Run every (strategy, seed) of ``config``; append each record to ``out_dir/results.jsonl`` as it
+    finishes (so an interrupted run keeps what it did)."""
+    say = progress or (lambda _msg: None)
+    t0 = time.perf_counter()
+    bench = problem_for(config.problem, config.data_dir)
+    best = bench.best_target_value
+    strategies: list[Strategy] = [load_strategy(n) for n in config.strategies]
+    unavailable = {s.name: s.error or "" for s in strategies if not s.available}
+    for name, err in unavailable.items():
+        say(f"strategy {name!r} unavailable: {err}")
+    jobs = [(config.problem, config.data_dir, s.name, seed, config.workers, config.budget, config.n_checkpoints)
+            for s in strategies if s.available for seed in config.seeds]
+    sink = None
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        sink = (Path(out_dir) / "results.jsonl").open("w")
+    records: list[dict[str, Any]] = []
+
+    def keep(rec: dict[str, Any]) -> None:
+        records.append(rec)
+        if sink is not None:
+            sink.write(json.dumps(_jsonable(rec)) + "\n")
+            sink.flush()
+        status = "ERROR " + rec["error"].splitlines()[0] if rec.get("error") else (
+            f"final regret {rec['final_regret']:.3g}% after {rec['n_trials']} trials")
+        say(f"[{len(records)}/{len(jobs)}] {rec['strategy']} seed {rec['seed']}: {status} "
+            f"({rec.get('wall_s', 0.0):.1f} s)")
+
+    try:
+        if config.jobs <= 1:
+            for job in jobs:
+                keep(run_one(*job))
+        else:
+            with ProcessPoolExecutor(config.jobs, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(run_one, *job) for job in jobs]
+                for fut in as_completed(futures):
+                    keep(fut.result())
+    finally:
+        if sink is not None:
+            sink.close()
+    order = {(s, seed): i for i, (_, _, s, seed, *_rest) in enumerate(jobs)}
+    records.sort(key=lambda r: order[(r["strategy"], r["seed"])])
+    return BenchmarkResult(config, bench.name, bench.describe(), best, records, unavailable,
+                           time.perf_counter() - t0)
+
+
+def default_jobs() -> int:
+    return max(1, min(2, os.cpu_count() or 1))

@@ -1,0 +1,81 @@
+"""Which strategies the benchmark can run: the scheduler registry plus the peers in ``bench.peers``.
+
+A strategy is a :class:`schedulers.Scheduler` subclass named either in ``schedulers.registry`` (ours) or in
+``bench.peers.PEERS`` (wrapped peer tuners, ``name -> "module:Class"``). Both are imported lazily. A peer
+that fails to import is not dropped: :func:`load_strategy` returns its exact error, which the summary lists.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from schedulers.base import Scheduler
+from schedulers.registry import SCHEDULERS, scheduler_names
+
+PEERS_MODULE = "bench.peers"
+
+
+class UnknownStrategyError(ValueError):
+    """A strategy name that is neither a registered scheduler nor a peer."""
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """A resolved strategy: its class, or the exact error that kept it from loading."""
+
+    name: str
+    origin: str                         # "scheduler" or "peer"
+    path: str                           # "module:Class"
+    cls: type[Scheduler] | None = None
+    error: str | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.cls is not None
+
+
+def peer_paths() -> tuple[dict[str, str], str | None]:
+    """``(name -> "module:Class", error)``: the peers, or ``({}, None)`` when ``bench.peers`` does not
+    exist, or ``({}, error)`` when it exists but fails to import."""
+    try:
+        module = importlib.import_module(PEERS_MODULE)
+    except ModuleNotFoundError as e:
+        if e.name == PEERS_MODULE:
+            return {}, None
+        return {}, f"{type(e).__name__}: {e}"
+    except Exception as e:  # noqa: BLE001 - any import failure is recorded verbatim
+        return {}, f"{type(e).__name__}: {e}"
+    return dict(getattr(module, "PEERS", {})), None
+
+
+def strategy_names() -> list[str]:
+    """Every runnable name: registered schedulers first, then peers not shadowing them."""
+    peers, _ = peer_paths()
+    return scheduler_names() + sorted(n for n in peers if n not in SCHEDULERS)
+
+
+def expand(spec: str) -> list[str]:
+    """``"all"`` or a comma-separated list of names -> names (order kept, duplicates dropped)."""
+    names = strategy_names() if spec.strip() == "all" else [n.strip() for n in spec.split(",") if n.strip()]
+    return list(dict.fromkeys(names))
+
+
+def load_strategy(name: str) -> Strategy:
+    """Resolve ``name``; an import failure is captured in ``Strategy.error``, an unknown name raises."""
+    if name in SCHEDULERS:
+        origin, path = "scheduler", SCHEDULERS[name]
+    else:
+        peers, peers_error = peer_paths()
+        if name not in peers:
+            hint = f" ({PEERS_MODULE} failed to import: {peers_error})" if peers_error else ""
+            raise UnknownStrategyError(f"unknown strategy {name!r}; known: {strategy_names()}{hint}")
+        origin, path = "peer", peers[name]
+    module, _, attr = path.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except Exception as e:  # noqa: BLE001 - recorded verbatim in the summary, never dropped
+        return Strategy(name, origin, path, None, f"{type(e).__name__}: {e}")
+    if not (isinstance(cls, type) and issubclass(cls, Scheduler)):
+        return Strategy(name, origin, path, None, f"TypeError: {path} is not a schedulers.Scheduler subclass")
+    return Strategy(name, origin, path, cls)

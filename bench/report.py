@@ -1,0 +1,144 @@
+"""Writes a benchmark's outputs: the markdown summary and the regret-vs-cost plot.
+
+``summary.md`` holds the run's provenance (command, machine, date, commit), the problem, one table of
+strategies (median [IQR] over seeds; see :mod:`bench.metrics`) and the strategies that could not run, with
+their exact errors. ``regret_<problem>.png`` plots median regret vs cost with the IQR band per strategy
+(log-log; regret is floored at 0.01% for the log axis).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench.harness.runner import BenchmarkResult
+from bench.metrics import BUDGET_MARKS, THRESHOLDS, Spread, StrategySummary, regret_band, summarise
+
+REGRET_FLOOR = 1e-2  # percent; the plot's log axis cannot show 0
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}, " \
+           f"Python {platform.python_version()}"
+
+
+def git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parents[1]
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10).stdout.strip()
+        return sha or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _fmt(x: float, digits: int = 3) -> str:
+    if math.isinf(x):
+        return "not reached"
+    if math.isnan(x):
+        return "-"
+    return f"{x:.{digits}g}"
+
+
+def _spread(s: Spread | None, digits: int = 3) -> str:
+    if s is None:
+        return "-"
+    return f"{_fmt(s.median, digits)} [{_fmt(s.q25, digits)}, {_fmt(s.q75, digits)}]"
+
+
+def table(summaries: Sequence[StrategySummary], budget: float) -> str:
+    marks = [m for m in BUDGET_MARKS if m <= budget + 1e-9]
+    head = (["strategy", "runs ok"] + [f"cost to {t:g}% (reached)" for t in THRESHOLDS]
+            + [f"regret % at {m:g}x" for m in marks]
+            + ["final regret %", "busy", "scheduler CPU s", "trials"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summaries:
+        row = [f"{s.strategy}" + (" (peer)" if s.origin == "peer" else ""), f"{s.runs - s.failed_runs}/{s.runs}"]
+        row += [f"{_spread(s.cost_to.get(t))} ({s.reached.get(t, 0)}/{s.runs - s.failed_runs})" for t in THRESHOLDS]
+        row += [_spread(s.regret_at.get(m)) for m in marks]
+        row += [_spread(s.final_regret), _spread(s.busy_fraction, 2), _spread(s.scheduler_cpu_s),
+                _spread(s.trials)]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def plot(result: BenchmarkResult, path: Path) -> Path | None:
+    """Median regret vs cost with the IQR band per strategy; ``None`` when no run completed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_strategy: dict[str, list[dict[str, Any]]] = {}
+    for r in result.records:
+        if not r.get("error") and r.get("regret"):
+            by_strategy.setdefault(r["strategy"], []).append(r)
+    if not by_strategy:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
+    for name, runs in by_strategy.items():
+        cost, med, q25, q75 = regret_band(runs)
+        floor = lambda a: [max(v, REGRET_FLOOR) if math.isfinite(v) else float("nan") for v in a]  # noqa: E731
+        (line,) = ax.plot(cost, floor(med), label=f"{name} (n={len(runs)})", lw=1.6)
+        ax.fill_between(cost, floor(q25), floor(q75), color=line.get_color(), alpha=0.15, lw=0)
+    for t in THRESHOLDS:
+        ax.axhline(t, color="grey", lw=0.6, ls=":")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("cost spent (target-scale runs)")
+    ax.set_ylabel("regret of recommendation at target (%)")
+    ax.set_title(f"{result.problem_name}: {result.config.workers} workers, median and IQR over seeds", fontsize=9)
+    ax.legend(fontsize=7, loc="lower left")
+    ax.grid(True, which="major", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | None = None) -> str:
+    cfg = result.config
+    summaries = summarise(result.records)
+    out = [f"### {result.problem_name}", "",
+           f"- command: `{command}`",
+           f"- machine: {machine()}",
+           f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; commit {git_commit()}; "
+           f"wall time {result.wall_s:.0f} s",
+           f"- problem: {result.problem_description}",
+           f"- {cfg.workers} simulated workers, budget {cfg.budget:g} target runs, seeds {cfg.seeds[0]}.."
+           f"{cfg.seeds[-1]} ({len(cfg.seeds)}); figures are median [IQR] over seeds; cost in target-run units",
+           "", table(summaries, cfg.budget), ""]
+    if plot_path:
+        out += [f"![regret vs cost on {result.problem_name}]({plot_path})", ""]
+    errors = [(s.strategy, e) for s in summaries for e in s.errors]
+    if result.unavailable or errors:
+        out += ["Strategies that could not run (exact errors):", ""]
+        out += [f"- `{name}`: `{err}`" for name, err in result.unavailable.items()]
+        out += [f"- `{name}` (crashed in a run): `{err}`" for name, err in errors]
+        out.append("")
+    return "\n".join(out)
+
+
+def write_report(result: BenchmarkResult, out_dir: str | Path, command: str) -> tuple[Path, Path | None]:
+    """Write ``summary.md`` and the plot into ``out_dir``; returns their paths."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    safe = result.problem_name.replace(":", "_")
+    png = plot(result, out / f"regret_{safe}.png")
+    md = out / "summary.md"
+    md.write_text(summary_markdown(result, command, png.name if png else None))
+    return md, png
