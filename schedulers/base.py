@@ -212,12 +212,11 @@ class Scheduler(abc.ABC):
         return self._apply_report(t, step, float(value))
 
     def complete(self, trial_id: int) -> None:
-        """The executor finished the trial's segment. A trial the scheduler paused stays PAUSED."""
+        """The executor finished the trial's segment. A trial the scheduler paused stays PAUSED; a trial
+        already final (completed, or ended by STOP or a divergence, as in the loop above) stays as it is."""
         t = self.trial(trial_id)
         if t.state.is_final:
-            if t.state is TrialState.COMPLETED:
-                return
-            raise IllegalTransitionError(f"trial {trial_id} is {t.state.value}", field="trial_id")
+            return
         self._record({"kind": EventKind.COMPLETE.value, "trial_id": t.trial_id})
         self._apply_complete(t)
 
