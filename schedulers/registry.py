@@ -12,6 +12,9 @@ from schedulers.problem import Problem
 # name -> "module:Class"; imported lazily so a light caller never pays for BoTorch.
 SCHEDULERS: dict[str, str] = {
     "random": "schedulers.random_search:RandomSearch",
+    "asha": "schedulers.asha:ASHA",
+    "hyperband": "schedulers.hyperband:Hyperband",
+    "gp_target": "schedulers.gp_target:GPTarget",
 }
 
 

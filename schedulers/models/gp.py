@@ -142,15 +142,15 @@ def fit_gp(X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *, seed: 
     Y = ((y - y_mean) / y_std).unsqueeze(-1)
     factory = model_factory or default_model
     fitted, error = True, None
-    with torch.random.fork_rng():
+    with torch.random.fork_rng(), warnings.catch_warnings():
+        # constant outcomes (one point, or all equal) trip BoTorch's standardisation check; that is expected
+        warnings.simplefilter("ignore", InputDataWarning)
+        warnings.simplefilter("ignore", OptimizationWarning)
         if seed is not None:
             torch.manual_seed(int(seed))
         model = factory(X, Y)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", OptimizationWarning)
-                warnings.simplefilter("ignore", InputDataWarning)
-                fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+            fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
             if not all(torch.isfinite(p).all() for p in model.parameters()):
                 raise ModelFittingError("fitted hyperparameters are not finite")
         except Exception as exc:  # noqa: BLE001 - any optimiser failure falls back to the prior model
