@@ -1,0 +1,98 @@
+"""Typed errors of the client SDK, one per HTTP status class the service answers with.
+
+The service sends ``{"error": {"code", "message", "field", "retryable"}}``; :func:`error_from_response`
+turns that into the matching exception so callers can ``except NotFoundError`` instead of parsing codes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ScaleLadderError(Exception):
+    """Base class of every SDK error. ``status`` is the HTTP status (``None`` for transport failures)."""
+
+    status: int | None = None
+    retryable: bool = False
+
+    def __init__(self, message: str, *, code: str = "error", field: str | None = None,
+                 status: int | None = None, retryable: bool | None = None) -> None:
+        super().__init__(f"{message} (field: {field})" if field else message)
+        self.message = message
+        self.code = code
+        self.field = field
+        if status is not None:
+            self.status = status
+        if retryable is not None:
+            self.retryable = retryable
+
+
+class InvalidArgumentError(ScaleLadderError):
+    """422 / 400: the request is malformed; ``field`` names the offending field."""
+
+    status = 422
+
+
+class AuthenticationError(ScaleLadderError):
+    """401: no token, or a token the service does not know."""
+
+    status = 401
+
+
+class PermissionDeniedError(ScaleLadderError):
+    status = 403
+
+
+class NotFoundError(ScaleLadderError):
+    """404: no such study or trial (other tenants' studies are reported as absent too)."""
+
+    status = 404
+
+
+class ConflictError(ScaleLadderError):
+    """409: the call is illegal in the resource's current state (e.g. pausing a completed study)."""
+
+    status = 409
+
+
+class UnavailableError(ScaleLadderError):
+    """503 (and 502/504/429): try again later."""
+
+    status = 503
+    retryable = True
+
+
+class ServerError(ScaleLadderError):
+    """Any other 5xx."""
+
+    status = 500
+
+
+class TransportError(ScaleLadderError):
+    """The request never got an HTTP answer (connection refused, timeout...)."""
+
+    retryable = True
+
+
+_BY_STATUS: dict[int, type[ScaleLadderError]] = {
+    400: InvalidArgumentError, 401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
+    409: ConflictError, 422: InvalidArgumentError, 429: UnavailableError, 502: UnavailableError,
+    503: UnavailableError, 504: UnavailableError,
+}
+
+
+def error_from_response(status: int, body: Any) -> ScaleLadderError:
+    """Build the typed error for an HTTP error answer (``body`` is the decoded JSON, or text)."""
+    cls = _BY_STATUS.get(status, ServerError if status >= 500 else ScaleLadderError)
+    err = body.get("error") if isinstance(body, dict) else None
+    if isinstance(err, dict):
+        return cls(str(err.get("message", "")), code=str(err.get("code", "error")), field=err.get("field"),
+                   status=status, retryable=err.get("retryable"))
+    detail = body.get("detail") if isinstance(body, dict) else body
+    return cls(f"HTTP {status}: {detail}", status=status)
+
+
+__all__ = [
+    "AuthenticationError", "ConflictError", "InvalidArgumentError", "NotFoundError", "PermissionDeniedError",
+    "ScaleLadderError", "ServerError", "TransportError", "UnavailableError", "error_from_response",
+]

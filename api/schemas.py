@@ -1,0 +1,440 @@
+"""The wire contract of the ScaleLadder REST API (``/v1``), as pydantic v2 models.
+
+Shapes follow OSS Vizier in spirit: a *study* owns *trials*, a trial owns *measurements* (one per reported
+step). Both the service and the SDK import these models, so the contract lives in exactly one place.
+
+The search-space, fidelity-ladder, target and cost shapes are the plain-dict shapes the ``schedulers``
+package parses (``schedulers/space.py``, ``schedulers/problem.py``, ``schedulers/cost.py``); this module only
+types them, the semantic checks (log scale needs ``low > 0``, sizes sorted, target on the ladder ...) are
+the scheduler library's, so a rule is written once and the service turns its errors into 422 responses.
+
+Non-finite floats: JSON has no NaN/inf, so they travel as the strings ``"nan"``, ``"inf"`` and ``"-inf"``
+(:data:`WireFloat` accepts both those strings and real floats, and serialises non-finite values as strings).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+
+
+def _float_to_wire(value: float | None) -> float | str | None:
+    if value is None or math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+#: A float that may be NaN or +-inf; serialised to JSON as ``"nan"`` / ``"inf"`` / ``"-inf"``.
+WireFloat = Annotated[float, PlainSerializer(_float_to_wire, when_used="json")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+
+# ------------------------------------------------------------------------------------------- enums
+class StudyState(str, enum.Enum):
+    PENDING = "pending"        # created, not started
+    RUNNING = "running"        # handing out trials
+    PAUSED = "paused"          # accepts measurements of running trials, hands out no new ones
+    COMPLETED = "completed"    # budget spent (or trial budget used up)
+    FAILED = "failed"          # the executor gave up
+    CANCELLED = "cancelled"    # stopped by the user
+
+    @property
+    def is_final(self) -> bool:
+        return self in (StudyState.COMPLETED, StudyState.FAILED, StudyState.CANCELLED)
+
+
+class TrialState(str, enum.Enum):
+    """Mirrors ``schedulers.TrialState`` value for value (this package does not import ``schedulers``)."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (TrialState.STOPPED, TrialState.COMPLETED, TrialState.FAILED)
+
+    @property
+    def is_live(self) -> bool:
+        return self in (TrialState.PENDING, TrialState.RUNNING)
+
+
+class Decision(str, enum.Enum):
+    """The scheduler's answer to a measurement: keep training, pause (keep the checkpoint) or stop."""
+
+    CONTINUE = "continue"
+    PAUSE = "pause"
+    STOP = "stop"
+
+
+class Direction(str, enum.Enum):
+    MINIMIZE = "minimize"
+    MAXIMIZE = "maximize"
+
+
+class ParamType(str, enum.Enum):
+    FLOAT = "float"
+    INT = "int"
+    CATEGORICAL = "categorical"
+    ORDINAL = "ordinal"
+    MIXTURE = "mixture"
+    FIXED = "fixed"
+
+
+class ParamRole(str, enum.Enum):
+    """Tuning-playbook roles: scientific and nuisance parameters are searched, fixed ones are not."""
+
+    SCIENTIFIC = "scientific"
+    NUISANCE = "nuisance"
+    FIXED = "fixed"
+
+
+class CostKind(str, enum.Enum):
+    ANALYTIC = "analytic"
+    TABLE = "table"
+    FORMULA = "formula"
+    LEARNED = "learned"
+
+
+# ------------------------------------------------------------------------------------------- study spec
+class Condition(_Model):
+    """The parameter is active only when ``parent`` takes one of ``values``."""
+
+    parent: str
+    values: list[Any] = Field(min_length=1)
+
+
+class ParamSpec(_Model):
+    """One parameter, in the dict shape of ``schedulers/space.py``. Which fields apply depends on ``type``."""
+
+    name: str = Field(min_length=1)
+    type: ParamType
+    role: ParamRole | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool | None = None
+    choices: list[Any] | None = None
+    values: list[Any] | None = None
+    components: list[str] | None = None
+    value: Any = None
+    condition: Condition | None = None
+
+    def to_scheduler_dict(self) -> dict[str, Any]:
+        """The plain dict ``schedulers.SearchSpace.from_dicts`` takes (unset fields left out)."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class Objective(_Model):
+    metric: str = Field(default="loss", min_length=1)
+    direction: Direction = Direction.MINIMIZE
+
+
+class StepRange(_Model):
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+    report_every: int | None = Field(default=None, ge=1)
+
+
+class SizeSpec(_Model):
+    """One rung of the model-size ladder and the resources one trial of it needs."""
+
+    name: str = Field(min_length=1)
+    params: float = Field(description="parameter count")
+    cpus: float = Field(default=1.0, ge=0)
+    gpus: float = Field(default=0.0, ge=0)
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+class FidelitySpec(_Model):
+    steps: StepRange
+    sizes: list[SizeSpec] = Field(min_length=1)
+
+
+class TargetSpec(_Model):
+    """The fidelity (s*, m*) to tune for; defaults to the largest size at the maximum steps."""
+
+    steps: int | None = Field(default=None, ge=1)
+    size: str | None = None
+
+
+class CostSpec(BaseModel):
+    """``{"kind": ..., **options}``, exactly as ``schedulers.cost.make_cost_model`` takes it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: CostKind = CostKind.ANALYTIC
+
+
+class BudgetSpec(_Model):
+    """When the study is done: whichever limit is hit first. ``None`` means no limit of that kind.
+
+    ``max_cost`` is in units of the cost of one run at the target fidelity (``target_cost``), so a budget
+    of 10 buys as much compute as ten full-size trainings.
+    """
+
+    max_cost: float | None = Field(default=None, gt=0)
+    max_trials: int | None = Field(default=None, ge=1)
+    max_wall_clock_seconds: float | None = Field(default=None, gt=0)
+
+
+class SchedulerSpec(_Model):
+    name: str = Field(default="random", min_length=1)
+    options: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+
+
+_ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class WorkloadSpec(_Model):
+    """What a trial runs: a built-in workload ``name`` or an importable ``module:function``, plus fixed args."""
+
+    name: str | None = None
+    entrypoint: str | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_of_name_or_entrypoint(self) -> "WorkloadSpec":
+        if (self.name is None) == (self.entrypoint is None):
+            raise ValueError("give exactly one of 'name' (a built-in workload) or 'entrypoint' (module:function)")
+        if self.entrypoint is not None and not _ENTRYPOINT.match(self.entrypoint):
+            raise ValueError(f"entrypoint {self.entrypoint!r} is not of the form 'module:function'")
+        return self
+
+
+class StudySpec(_Model):
+    """What a user submits to create a study (``POST /v1/studies``). The tenant comes from the token."""
+
+    name: str = Field(min_length=1, max_length=200)
+    objective: Objective = Field(default_factory=Objective)
+    space: list[ParamSpec]
+    fidelity: FidelitySpec
+    target: TargetSpec = Field(default_factory=TargetSpec)
+    cost: CostSpec = Field(default_factory=CostSpec)
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)
+    scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
+    workload: WorkloadSpec | None = None
+
+    def problem_dict(self) -> dict[str, Any]:
+        """The dict ``schedulers.Problem.from_dict`` takes."""
+        steps = self.fidelity.steps.model_dump(exclude_none=True)
+        return {
+            "space": [p.to_scheduler_dict() for p in self.space],
+            "fidelity": {"steps": steps, "sizes": [s.model_dump(mode="json") for s in self.fidelity.sizes]},
+            "target": self.target.model_dump(exclude_none=True),
+            "cost": self.cost.model_dump(mode="json"),
+            "direction": self.objective.direction.value,
+        }
+
+
+class Study(StudySpec):
+    """A study as the service returns it."""
+
+    id: int
+    tenant: str
+    state: StudyState
+    n_trials: int = 0
+    cost_spent: float = Field(0.0, description="in units of one target run")
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+# ------------------------------------------------------------------------------------------- trials
+class Resources(_Model):
+    cpu: float = 1.0
+    gpu: float = 0.0
+
+
+class Trial(_Model):
+    """One training run (possibly continued over several segments) of one configuration at one size.
+
+    ``number`` is the scheduler's trial id within the study; ``id`` is global and names the trial in URLs.
+    The current segment runs from ``start_step`` (0, or the checkpoint's step) to ``steps``.
+    """
+
+    id: int
+    study_id: int
+    number: int
+    params: dict[str, Any]
+    size: str
+    steps: int
+    start_step: int = 0
+    replicate: int = 0
+    state: TrialState
+    client_id: str | None = None
+    resources: Resources = Field(default_factory=Resources)
+    checkpoint: str | None = None
+    last_step: int | None = None
+    last_value: WireFloat | None = None
+    failure: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+
+class SuggestRequest(_Model):
+    """Ask for work. The same ``client_id`` asking again gets its live trials back (idempotent ask)."""
+
+    client_id: str = Field(min_length=1, max_length=200)
+    count: int = Field(default=1, ge=1, le=1000)
+
+
+class SuggestResponse(_Model):
+    trials: list[Trial]
+    study_state: StudyState
+
+    @property
+    def done(self) -> bool:
+        return self.study_state.is_final
+
+
+# ------------------------------------------------------------------------------------------- measurements
+class MeasurementCreate(_Model):
+    """A reported objective ``value`` at ``step`` (NaN/inf allowed: the trial is recorded as diverged)."""
+
+    step: int = Field(ge=0)
+    value: WireFloat
+    metrics: dict[str, WireFloat] = Field(default_factory=dict)
+    elapsed_seconds: float | None = Field(default=None, ge=0)
+    checkpoint: str | None = Field(default=None, description="where the worker saved the model at this step")
+
+
+class BatchMeasurement(MeasurementCreate):
+    trial_id: int
+
+
+class MeasurementBatch(_Model):
+    measurements: list[BatchMeasurement] = Field(min_length=1, max_length=100_000)
+
+
+class Measurement(_Model):
+    trial_id: int
+    step: int
+    value: WireFloat
+    metrics: dict[str, WireFloat] = Field(default_factory=dict)
+    elapsed_seconds: float | None = None
+    cost: float = Field(0.0, description="cost charged for this step, in units of one target run")
+    created_at: datetime
+
+
+class ReportResult(_Model):
+    """The answer to one measurement: what the worker should do next."""
+
+    trial_id: int
+    step: int
+    decision: Decision
+    trial_state: TrialState
+    diverged: bool = False
+    duplicate: bool = False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.decision is not Decision.CONTINUE
+
+
+class BatchResult(_Model):
+    inserted: int
+    duplicates: int
+    decisions: dict[int, Decision] = Field(description="trial id -> decision after its last measurement")
+    study_state: StudyState
+
+
+class CompleteRequest(_Model):
+    checkpoint: str | None = None
+
+
+class FailRequest(_Model):
+    reason: str = Field(default="", max_length=10_000)
+
+
+class ShouldStop(_Model):
+    trial_id: int
+    should_stop: bool
+    decision: Decision
+    trial_state: TrialState
+
+
+# ------------------------------------------------------------------------------------------- results
+class Recommendation(_Model):
+    """The best parameters for the target fidelity, with the predicted value and its standard deviation."""
+
+    study_id: int
+    params: dict[str, Any]
+    size: str
+    steps: int
+    predicted: WireFloat | None = None
+    std: float | None = None
+    trial_id: int | None = None
+    warnings: list[str] = Field(default_factory=list)
+
+
+class ProgressPoint(_Model):
+    cost: float = Field(description="cumulative cost, in units of one target run")
+    best: float
+
+
+class Progress(_Model):
+    study_id: int
+    state: StudyState
+    n_trials: int
+    trials_by_state: dict[TrialState, int]
+    n_measurements: int
+    cost_spent: float
+    max_cost: float | None = None
+    max_trials: int | None = None
+    elapsed_seconds: float | None = None
+    max_wall_clock_seconds: float | None = None
+    fraction_done: float | None = Field(None, description="the largest used fraction of any budget limit")
+    best_value: float | None = Field(None, description="best value measured at the target fidelity")
+    best_trial_id: int | None = None
+    best_over_cost: list[ProgressPoint] = Field(default_factory=list)
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    """One page of a listing; pass ``next_page_token`` back as ``page_token`` for the next one."""
+
+    items: list[T]
+    next_page_token: str | None = None
+
+
+class ErrorBody(_Model):
+    code: str
+    message: str
+    field: str | None = None
+    retryable: bool = False
+
+
+class ErrorResponse(_Model):
+    error: ErrorBody
+
+
+class TokenCreated(_Model):
+    tenant: str
+    token: str
+
+
+__all__ = [
+    "BatchMeasurement", "BatchResult", "BudgetSpec", "CompleteRequest", "Condition", "CostKind", "CostSpec",
+    "Decision", "Direction", "ErrorBody", "ErrorResponse", "FailRequest", "FidelitySpec", "Measurement",
+    "MeasurementBatch", "MeasurementCreate", "Objective", "Page", "ParamRole", "ParamSpec", "ParamType",
+    "Progress", "ProgressPoint", "Recommendation", "ReportResult", "Resources", "SchedulerSpec", "ShouldStop",
+    "SizeSpec", "StepRange", "Study", "StudySpec", "StudyState", "SuggestRequest", "SuggestResponse",
+    "TargetSpec", "TokenCreated", "Trial", "TrialState", "WireFloat", "WorkloadSpec",
+]

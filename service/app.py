@@ -1,0 +1,59 @@
+"""The FastAPI application factory. ``create_app(settings)`` builds everything; importing builds nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from service.db import make_engine, make_session_factory
+from service.errors import install_error_handlers
+from service.executors import make_executor
+from service.metrics import MetricsMiddleware, ServiceMetrics
+from service.migrate import upgrade
+from service.routes import health, studies, trials
+from service.scheduling import SchedulerCache
+from service.settings import Settings
+
+API_VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The service app for ``settings`` (default: read from the environment)."""
+    settings = settings or Settings()
+    engine = make_engine(settings)
+    if settings.should_migrate_on_startup:
+        upgrade(engine)
+    session_factory = make_session_factory(engine)
+    executor = make_executor(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        yield
+        executor.close()
+        engine.dispose()
+
+    app = FastAPI(
+        title="ScaleLadder",
+        version=API_VERSION,
+        summary="Multi-fidelity, multi-scale hyperparameter tuning: studies, trials, ask/tell.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = session_factory
+    app.state.executor = executor
+    app.state.scheduler_cache = SchedulerCache(settings.scheduler_cache_size)
+    app.state.metrics = ServiceMetrics(session_factory)
+
+    install_error_handlers(app)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.include_router(health.router)
+    app.include_router(studies.router)
+    app.include_router(trials.router)
+    if importlib.util.find_spec("service.routes.scaling") is not None:
+        from service.routes import scaling
+
+        app.include_router(scaling.router)
+    return app

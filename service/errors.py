@@ -1,0 +1,131 @@
+"""Service errors and the ONE place that maps every error type to an HTTP status code.
+
+Status policy: 422 for bad input (naming the field and the problem), 404 for unknown ids and for other
+tenants' studies (never 403, so ids do not leak), 409 for illegal state transitions, 401 for a missing or
+unknown token, 503 when a dependency (database, executor, surrogate fit) is unavailable and a retry may help.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from schedulers.errors import (IllegalTransitionError, InvalidProblemError, InvalidSpaceError, ModelFittingError,
+                               SchedulerError, UnknownTrialError)
+
+log = logging.getLogger(__name__)
+
+
+class ServiceError(Exception):
+    """Base class of the service's own errors."""
+
+    status_code = 500
+    code = "internal"
+    retryable = False
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidArgumentError(ServiceError):
+    status_code = 422
+    code = "invalid_argument"
+
+
+class NotFoundError(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class ConflictError(ServiceError):
+    """An illegal state transition (starting a cancelled study, completing a failed trial...)."""
+
+    status_code = 409
+    code = "failed_precondition"
+
+
+class UnauthenticatedError(ServiceError):
+    status_code = 401
+    code = "unauthenticated"
+
+
+class UnavailableError(ServiceError):
+    status_code = 503
+    code = "unavailable"
+    retryable = True
+
+
+class ExecutorError(UnavailableError):
+    """The executor could not start, pause, resume or cancel a study."""
+
+
+# scheduler-library error type -> (status, code); the most specific class wins (checked in MRO order)
+_SCHEDULER_STATUS: dict[type[SchedulerError], tuple[int, str]] = {
+    InvalidSpaceError: (422, "invalid_argument"),
+    InvalidProblemError: (422, "invalid_argument"),
+    UnknownTrialError: (404, "not_found"),
+    IllegalTransitionError: (409, "failed_precondition"),
+    ModelFittingError: (503, "unavailable"),
+}
+
+
+def _body(code: str, message: str, field: str | None, retryable: bool) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "field": field, "retryable": retryable}}
+
+
+def _response(status: int, code: str, message: str, field: str | None = None, retryable: bool = False,
+              headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(_body(code, message, field, retryable), status_code=status, headers=headers)
+
+
+def _loc_to_field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or ".".join(map(str, loc))
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the exception handlers: every error leaves the service as ``{"error": {...}}``."""
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthenticatedError) else None
+        return _response(exc.status_code, exc.code, exc.message, exc.field, exc.retryable, headers)
+
+    @app.exception_handler(SchedulerError)
+    async def _scheduler_error(_: Request, exc: SchedulerError) -> JSONResponse:
+        for cls in type(exc).__mro__:
+            if cls in _SCHEDULER_STATUS:
+                status, code = _SCHEDULER_STATUS[cls]
+                break
+        else:
+            status, code = 500, "internal"
+        return _response(status, code, exc.message, exc.field, exc.retryable)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+        field = _loc_to_field(tuple(first.get("loc", ())))
+        message = "; ".join(f"{_loc_to_field(tuple(e.get('loc', ())))}: {e.get('msg')}" for e in errors[:5])
+        return _response(422, "invalid_argument", message, field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(OperationalError)
+    async def _db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database error: %s", exc)
+        return _response(503, "unavailable", "the database is unavailable; retry later", retryable=True)

@@ -1,0 +1,215 @@
+"""Repositories: every SQL statement the service runs lives here, behind small per-table classes.
+
+Each repository works inside the caller's session and transaction (one per request); none commits.
+Tenancy is enforced here: every lookup by id takes the tenant and answers :class:`NotFoundError` for
+another tenant's rows exactly as for missing ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from api.schemas import StudySpec, StudyState, TrialState
+from service.errors import NotFoundError
+from service.models import ApiTokenRow, MeasurementRow, SchedulerEventRow, StudyRow, TrialRow, utcnow
+
+TOKEN_PREFIX = "sl_"
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256 random bits, so a plain SHA-256 is enough (no salt or slow hash needed)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _insert_ignoring_duplicates(session: Session, model: type, index_elements: Sequence[str]):
+    """``INSERT ... ON CONFLICT (index_elements) DO NOTHING`` in the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(model).on_conflict_do_nothing(index_elements=list(index_elements))
+    if dialect == "sqlite":
+        return sqlite.insert(model).on_conflict_do_nothing(index_elements=list(index_elements))
+    raise ValueError(f"unsupported database dialect {dialect!r}; use PostgreSQL or SQLite")
+
+
+class TokenRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def create(self, tenant: str, name: str | None = None) -> str:
+        """Make a new token for ``tenant``; the plain token is returned once and never stored."""
+        token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        self.session.add(ApiTokenRow(tenant=tenant, token_hash=hash_token(token), name=name))
+        self.session.flush()
+        return token
+
+    def tenant_for(self, token: str) -> str | None:
+        return self.session.scalar(
+            select(ApiTokenRow.tenant).where(ApiTokenRow.token_hash == hash_token(token),
+                                             ApiTokenRow.revoked_at.is_(None)))
+
+    def revoke(self, token: str) -> bool:
+        res = self.session.execute(update(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token))
+                                   .values(revoked_at=utcnow()))
+        return bool(res.rowcount)
+
+
+class StudyRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, tenant: str, spec: StudySpec) -> StudyRow:
+        row = StudyRow(tenant=tenant, name=spec.name, state=StudyState.PENDING,
+                       spec=spec.model_dump(mode="json"))
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def get(self, tenant: str, study_id: int, *, lock: bool = False) -> StudyRow:
+        """The study, row-locked (``SELECT ... FOR UPDATE``) when ``lock``: ask/tell on one study serialise."""
+        stmt = select(StudyRow).where(StudyRow.id == study_id, StudyRow.tenant == tenant)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = self.session.scalar(stmt.execution_options(populate_existing=lock))
+        if row is None:
+            raise NotFoundError(f"study {study_id} not found", field="study_id")
+        return row
+
+    def list(self, tenant: str, *, state: StudyState | None = None, name: str | None = None,
+             after_id: int | None = None, limit: int = 50) -> list[StudyRow]:
+        """Studies in id order (keyset pagination: pass the last id seen as ``after_id``)."""
+        stmt = select(StudyRow).where(StudyRow.tenant == tenant)
+        if state is not None:
+            stmt = stmt.where(StudyRow.state == state)
+        if name is not None:
+            stmt = stmt.where(StudyRow.name == name)
+        if after_id is not None:
+            stmt = stmt.where(StudyRow.id > after_id)
+        return list(self.session.scalars(stmt.order_by(StudyRow.id).limit(limit)))
+
+    def delete(self, row: StudyRow) -> None:
+        # the database cascades to trials, measurements and events
+        self.session.execute(delete(StudyRow).where(StudyRow.id == row.id))
+        self.session.expunge(row)
+
+    def count_by_state(self) -> dict[StudyState, int]:
+        """All tenants: for the ``studies by state`` metric."""
+        rows = self.session.execute(select(StudyRow.state, func.count()).group_by(StudyRow.state))
+        return {StudyState(s): int(n) for s, n in rows}
+
+
+class TrialRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, tenant: str, trial_id: int) -> TrialRow:
+        row = self.session.scalar(
+            select(TrialRow).join(StudyRow, StudyRow.id == TrialRow.study_id)
+            .where(TrialRow.id == trial_id, StudyRow.tenant == tenant))
+        if row is None:
+            raise NotFoundError(f"trial {trial_id} not found", field="trial_id")
+        return row
+
+    def study_id_of(self, tenant: str, trial_id: int) -> int:
+        sid = self.session.scalar(
+            select(TrialRow.study_id).join(StudyRow, StudyRow.id == TrialRow.study_id)
+            .where(TrialRow.id == trial_id, StudyRow.tenant == tenant))
+        if sid is None:
+            raise NotFoundError(f"trial {trial_id} not found", field="trial_id")
+        return int(sid)
+
+    def add(self, row: TrialRow) -> TrialRow:
+        self.session.add(row)
+        return row
+
+    def by_ids(self, study_id: int, ids: Iterable[int]) -> dict[int, TrialRow]:
+        ids = sorted(set(ids))
+        if not ids:
+            return {}
+        rows = self.session.scalars(select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.id.in_(ids)))
+        return {r.id: r for r in rows}
+
+    def by_numbers(self, study_id: int, numbers: Iterable[int]) -> dict[int, TrialRow]:
+        numbers = sorted(set(numbers))
+        if not numbers:
+            return {}
+        rows = self.session.scalars(
+            select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.number.in_(numbers)))
+        return {r.number: r for r in rows}
+
+    def live_for_client(self, study_id: int, client_id: str) -> list[TrialRow]:
+        return list(self.session.scalars(
+            select(TrialRow).where(TrialRow.study_id == study_id, TrialRow.client_id == client_id,
+                                   TrialRow.state.in_([TrialState.PENDING, TrialState.RUNNING]))
+            .order_by(TrialRow.id)))
+
+    def unfinished(self, study_id: int) -> list[TrialRow]:
+        return list(self.session.scalars(
+            select(TrialRow).where(TrialRow.study_id == study_id,
+                                   TrialRow.state.in_([TrialState.PENDING, TrialState.RUNNING,
+                                                       TrialState.PAUSED]))))
+
+    def list(self, study_id: int, *, state: TrialState | None = None, after_id: int | None = None,
+             limit: int = 50) -> list[TrialRow]:
+        stmt: Select = select(TrialRow).where(TrialRow.study_id == study_id)
+        if state is not None:
+            stmt = stmt.where(TrialRow.state == state)
+        if after_id is not None:
+            stmt = stmt.where(TrialRow.id > after_id)
+        return list(self.session.scalars(stmt.order_by(TrialRow.id).limit(limit)))
+
+    def count_by_state(self, study_id: int) -> dict[TrialState, int]:
+        rows = self.session.execute(select(TrialRow.state, func.count()).where(TrialRow.study_id == study_id)
+                                    .group_by(TrialRow.state))
+        return {TrialState(s): int(n) for s, n in rows}
+
+
+class MeasurementRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
+        """Bulk insert; a (trial, step) already stored is skipped. Returns how many rows were new."""
+        if not rows:
+            return 0
+        stmt = _insert_ignoring_duplicates(self.session, MeasurementRow, ["trial_id", "step"])
+        result = self.session.execute(stmt.returning(MeasurementRow.id), list(rows))
+        return len(result.all())
+
+    def for_trial(self, trial_id: int) -> list[MeasurementRow]:
+        return list(self.session.scalars(
+            select(MeasurementRow).where(MeasurementRow.trial_id == trial_id).order_by(MeasurementRow.step)))
+
+    def at_fidelity(self, study_id: int, size: str, min_step: int) -> list[tuple[float, float | None, int]]:
+        """(cumulative study cost, value, trial id) of measurements at ``size`` and ``step >= min_step``, in
+        the order they were charged. Non-finite values come back as ``None``."""
+        rows = self.session.execute(
+            select(MeasurementRow.study_cost, MeasurementRow.value, MeasurementRow.trial_id)
+            .join(TrialRow, TrialRow.id == MeasurementRow.trial_id)
+            .where(MeasurementRow.study_id == study_id, TrialRow.size == size, MeasurementRow.step >= min_step)
+            .order_by(MeasurementRow.study_cost, MeasurementRow.id))
+        return [(float(c), v, int(t)) for c, v, t in rows]
+
+
+class EventRepository:
+    """The scheduler event log. ``seq`` numbers are dense and start at 0, so the log is replayable in order."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def append(self, study_id: int, first_seq: int, payloads: Sequence[dict[str, Any]]) -> None:
+        if payloads:
+            self.session.execute(insert(SchedulerEventRow),
+                                 [{"study_id": study_id, "seq": first_seq + i, "payload": p}
+                                  for i, p in enumerate(payloads)])
+
+    def load(self, study_id: int) -> list[dict[str, Any]]:
+        return list(self.session.scalars(
+            select(SchedulerEventRow.payload).where(SchedulerEventRow.study_id == study_id)
+            .order_by(SchedulerEventRow.seq)))

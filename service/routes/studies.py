@@ -1,0 +1,185 @@
+"""``/v1/studies``: create, list, get, delete; start/pause/resume/cancel; ask; batch tell; results."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from api.schemas import (BatchResult, Decision, MeasurementBatch, Page, Progress, ProgressPoint, Recommendation,
+                         Study, StudySpec, StudyState, SuggestRequest, SuggestResponse, Trial, TrialState)
+from service.deps import CacheDep, ExecutorDep, SessionDep, SettingsDep, TenantDep
+from service.errors import NotFoundError
+from service.lifecycle import StudyAction, apply_action
+from service.models import utcnow
+from service.repositories import MeasurementRepository, StudyRepository, TrialRepository
+from service.routes._paging import next_token, parse_page
+from service.scheduling import StudyRuntime, validate_spec
+from service.serializers import study_out, trial_out
+
+router = APIRouter(prefix="/v1/studies", tags=["studies"])
+StudyId = Annotated[int, "study id"]
+
+
+def _runtime(session, tenant: str, study_id: int, cache) -> StudyRuntime:
+    return StudyRuntime(session, StudyRepository(session).get(tenant, study_id, lock=True), cache)
+
+
+# custom-method routes (``{id}:verb``) are declared before ``/{study_id}`` so they match first
+@router.post("/{study_id}:start", response_model=Study, summary="Start a pending study")
+def start_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+                executor: ExecutorDep) -> Study:
+    rt = _runtime(session, tenant, study_id, cache)
+    apply_action(rt, StudyAction.START, executor)
+    return study_out(rt.study)
+
+
+@router.post("/{study_id}:pause", response_model=Study, summary="Pause a running study")
+def pause_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+                executor: ExecutorDep) -> Study:
+    rt = _runtime(session, tenant, study_id, cache)
+    apply_action(rt, StudyAction.PAUSE, executor)
+    return study_out(rt.study)
+
+
+@router.post("/{study_id}:resume", response_model=Study, summary="Resume a paused study")
+def resume_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+                 executor: ExecutorDep) -> Study:
+    rt = _runtime(session, tenant, study_id, cache)
+    apply_action(rt, StudyAction.RESUME, executor)
+    return study_out(rt.study)
+
+
+@router.post("/{study_id}:cancel", response_model=Study, summary="Cancel a study")
+def cancel_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+                 executor: ExecutorDep) -> Study:
+    rt = _runtime(session, tenant, study_id, cache)
+    apply_action(rt, StudyAction.CANCEL, executor)
+    return study_out(rt.study)
+
+
+@router.post("", response_model=Study, status_code=status.HTTP_201_CREATED, summary="Create a study")
+def create_study(spec: StudySpec, session: SessionDep, tenant: TenantDep) -> Study:
+    """Validates the whole problem with the scheduler library first: 422 names the offending field."""
+    validate_spec(spec)
+    return study_out(StudyRepository(session).add(tenant, spec))
+
+
+@router.get("", response_model=Page[Study], summary="List studies (paginated, filterable)")
+def list_studies(session: SessionDep, tenant: TenantDep, settings: SettingsDep,
+                 state: StudyState | None = None, name: str | None = None,
+                 page_size: Annotated[int | None, Query(ge=1)] = None, page_token: str | None = None) -> Page[Study]:
+    after, size = parse_page(page_token, page_size, settings)
+    rows = StudyRepository(session).list(tenant, state=state, name=name, after_id=after, limit=size)
+    return Page[Study](items=[study_out(r) for r in rows], next_page_token=next_token([r.id for r in rows], size))
+
+
+@router.get("/{study_id}", response_model=Study, summary="Get a study")
+def get_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep) -> Study:
+    repo = StudyRepository(session)
+    row = repo.get(tenant, study_id)
+    wall = StudySpec.model_validate(row.spec).budget.max_wall_clock_seconds
+    if (wall is not None and row.started_at is not None and not row.state.is_final
+            and (utcnow() - row.started_at).total_seconds() >= wall):
+        rt = _runtime(session, tenant, study_id, cache)  # lazily expire the wall-clock budget
+        rt.enforce_budget()
+        row = rt.study
+    return study_out(row)
+
+
+@router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a study and its data")
+def delete_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+                 executor: ExecutorDep) -> Response:
+    repo = StudyRepository(session)
+    row = repo.get(tenant, study_id, lock=True)
+    if not row.state.is_final and row.state is not StudyState.PENDING:
+        executor.cancel(study_out(row))
+    repo.delete(row)
+    cache.discard(study_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{study_id}/trials", response_model=Page[Trial], summary="List a study's trials")
+def list_trials(study_id: int, session: SessionDep, tenant: TenantDep, settings: SettingsDep,
+                state: TrialState | None = None, page_size: Annotated[int | None, Query(ge=1)] = None,
+                page_token: str | None = None) -> Page[Trial]:
+    StudyRepository(session).get(tenant, study_id)
+    after, size = parse_page(page_token, page_size, settings)
+    rows = TrialRepository(session).list(study_id, state=state, after_id=after, limit=size)
+    return Page[Trial](items=[trial_out(r) for r in rows], next_page_token=next_token([r.id for r in rows], size))
+
+
+@router.post("/{study_id}/trials:suggest", response_model=SuggestResponse,
+             summary="Ask for trials (idempotent per client id)")
+def suggest_trials(study_id: int, body: SuggestRequest, request: Request, session: SessionDep,
+                   tenant: TenantDep, cache: CacheDep) -> SuggestResponse:
+    """Returns the client's live trials first (so a retried ask gets the same trial back), then paused
+    trials the scheduler resumes, then new ones. An empty list with a final ``study_state`` means done;
+    an empty list while running means "nothing to do right now, ask again"."""
+    rt = _runtime(session, tenant, study_id, cache)
+    rows = rt.suggest(body.client_id, body.count)
+    request.app.state.metrics.trials_suggested.inc(len(rows))
+    return SuggestResponse(trials=[trial_out(r) for r in rows], study_state=rt.study.state)
+
+
+@router.post("/{study_id}/measurements:batch", response_model=BatchResult,
+             summary="Report many measurements at once (bulk ingest)")
+def report_batch(study_id: int, body: MeasurementBatch, request: Request, session: SessionDep,
+                 tenant: TenantDep, cache: CacheDep) -> BatchResult:
+    """One bulk insert (a stored (trial, step) is skipped) and one pass through the scheduler."""
+    rt = _runtime(session, tenant, study_id, cache)
+    trials = TrialRepository(session).by_ids(study_id, (m.trial_id for m in body.measurements))
+    items = []
+    for i, m in enumerate(body.measurements):
+        row = trials.get(m.trial_id)
+        if row is None:
+            raise NotFoundError(f"trial {m.trial_id} not found in study {study_id}",
+                                field=f"measurements[{i}].trial_id")
+        items.append((row, m))
+    outcome = rt.report(items)
+    request.app.state.metrics.measurements.inc(outcome.inserted)
+    decisions: dict[int, Decision] = {r.trial_id: r.decision for r in outcome.results}
+    return BatchResult(inserted=outcome.inserted, duplicates=len(items) - outcome.inserted, decisions=decisions,
+                       study_state=rt.study.state)
+
+
+@router.get("/{study_id}/recommendation", response_model=Recommendation,
+            summary="The best parameters at the target fidelity")
+def recommendation(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep) -> Recommendation:
+    return _runtime(session, tenant, study_id, cache).recommend()
+
+
+@router.get("/{study_id}/progress", response_model=Progress, summary="Budget used and best-so-far over cost")
+def progress(study_id: int, session: SessionDep, tenant: TenantDep) -> Progress:
+    row = StudyRepository(session).get(tenant, study_id)
+    spec = StudySpec.model_validate(row.spec)
+    by_state = TrialRepository(session).count_by_state(study_id)
+    elapsed = None
+    if row.started_at is not None:
+        elapsed = ((row.finished_at or utcnow()) - row.started_at).total_seconds()
+    b = spec.budget
+    fractions = []
+    if b.max_cost:
+        fractions.append(row.cost_spent / b.max_cost)
+    if b.max_trials:
+        fractions.append(row.n_trials / b.max_trials)
+    if b.max_wall_clock_seconds and elapsed is not None:
+        fractions.append(elapsed / b.max_wall_clock_seconds)
+    # best-so-far at the target fidelity, as a step function of cumulative cost
+    target_size = spec.target.size or spec.fidelity.sizes[-1].name
+    target_steps = spec.target.steps or spec.fidelity.steps.max
+    sign = 1.0 if spec.objective.direction.value == "minimize" else -1.0
+    curve: list[ProgressPoint] = []
+    best, best_trial = None, None
+    for cost, value, trial_id in MeasurementRepository(session).at_fidelity(study_id, target_size, target_steps):
+        if value is None or not math.isfinite(value):
+            continue
+        if best is None or sign * value < sign * best:
+            best, best_trial = value, trial_id
+            curve.append(ProgressPoint(cost=cost, best=value))
+    done = 1.0 if row.state is StudyState.COMPLETED else (min(max(fractions), 1.0) if fractions else None)
+    return Progress(study_id=row.id, state=row.state, n_trials=row.n_trials, trials_by_state=by_state,
+                    n_measurements=row.n_measurements, cost_spent=row.cost_spent, max_cost=b.max_cost,
+                    max_trials=b.max_trials, elapsed_seconds=elapsed, max_wall_clock_seconds=b.max_wall_clock_seconds,
+                    fraction_done=done, best_value=best, best_trial_id=best_trial, best_over_cost=curve)

@@ -1,0 +1,395 @@
+"""Drives the ``schedulers`` ask/tell interface for one study inside one request's transaction.
+
+Per request: the study row is locked (``SELECT ... FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on
+SQLite), the scheduler is taken from the per-process :class:`SchedulerCache` when its event count matches
+the study's, else rebuilt by ``make_scheduler(...).replay(events)`` from the persisted log; the call is
+applied; the new events, trials and measurements are written in the same transaction; and the live instance
+goes back to the cache only after the commit (a rolled-back request leaves nothing stale behind: the next
+one replays).
+
+NaN cannot go into JSON columns, so event payloads carry non-finite floats as the strings
+``"nan"``/``"inf"``/``"-inf"`` (:func:`encode_event` / :func:`decode_event`).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from api.schemas import (Decision, MeasurementCreate, Recommendation, ReportResult, StudySpec, StudyState,
+                         TrialState)
+from schedulers import InvalidProblemError, InvalidSpaceError, Problem, Scheduler, make_scheduler
+from schedulers.base import Decision as SchedulerDecision
+from service.errors import ConflictError, InvalidArgumentError
+from service.models import StudyRow, TrialRow, utcnow
+from service.repositories import EventRepository, MeasurementRepository, TrialRepository
+
+
+# ----------------------------------------------------------------------------------------- encoding
+def wire_float(value: float) -> float | str:
+    if math.isfinite(value):
+        return value
+    return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+
+
+def encode_event(value: Any) -> Any:
+    """Make an event (or any JSON-able value) safe for a JSON column: non-finite floats become strings."""
+    if isinstance(value, float):
+        return wire_float(value)
+    if isinstance(value, dict):
+        return {k: encode_event(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [encode_event(v) for v in value]
+    return value
+
+
+def decode_event(payload: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of :func:`encode_event` for the one float field the replay reads (a report's ``value``)."""
+    if payload.get("kind") == "report" and isinstance(payload.get("value"), str):
+        return {**payload, "value": float(payload["value"])}
+    return payload
+
+
+# ----------------------------------------------------------------------------------------- building
+def _space_field(field: str | None) -> str:
+    return "space" if not field or field == "space" else f"space.{field}"
+
+
+def build_problem(spec: StudySpec) -> Problem:
+    """The scheduler library's :class:`Problem` for a study; its validation errors become 422s."""
+    try:
+        return Problem.from_dict(spec.problem_dict())
+    except InvalidSpaceError as e:
+        raise InvalidArgumentError(e.message, field=_space_field(e.field)) from None
+    except InvalidProblemError as e:
+        raise InvalidArgumentError(e.message, field=e.field) from None
+    except (KeyError, TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"malformed study: {e}") from None
+
+
+def build_scheduler(spec: StudySpec, problem: Problem) -> Scheduler:
+    try:
+        return make_scheduler(spec.scheduler.name, problem, seed=spec.scheduler.seed, **spec.scheduler.options)
+    except (InvalidProblemError, InvalidSpaceError) as e:
+        raise InvalidArgumentError(e.message, field=e.field or "scheduler") from None
+    except TypeError as e:
+        raise InvalidArgumentError(f"scheduler {spec.scheduler.name!r}: {e}", field="scheduler.options") from None
+
+
+def validate_spec(spec: StudySpec) -> None:
+    """Everything the scheduler library checks, checked at create time (422 naming the field)."""
+    build_scheduler(spec, build_problem(spec))
+
+
+class SchedulerCache:
+    """Live scheduler instances per study, valid while their event count equals the study's.
+
+    A request *takes* the instance out (so two threads never share one) and *puts* it back after commit.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[int, Scheduler] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, study_id: int, n_events: int) -> Scheduler | None:
+        with self._lock:
+            sched = self._items.pop(study_id, None)
+        return sched if sched is not None and len(sched.events) == n_events else None
+
+    def put(self, study_id: int, sched: Scheduler) -> None:
+        if self.capacity <= 0:
+            return
+        with self._lock:
+            self._items[study_id] = sched
+            self._items.move_to_end(study_id)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+
+    def discard(self, study_id: int) -> None:
+        with self._lock:
+            self._items.pop(study_id, None)
+
+
+# ----------------------------------------------------------------------------------------- runtime
+_DECISION = {SchedulerDecision.CONTINUE: Decision.CONTINUE, SchedulerDecision.PAUSE: Decision.PAUSE,
+             SchedulerDecision.STOP: Decision.STOP}
+
+
+def decision_for_state(state: TrialState) -> Decision:
+    """What a worker holding a trial in ``state`` should do."""
+    if state.is_live:
+        return Decision.CONTINUE
+    return Decision.PAUSE if state is TrialState.PAUSED else Decision.STOP
+
+
+@dataclass
+class ReportOutcome:
+    results: list[ReportResult]
+    inserted: int
+
+
+class StudyRuntime:
+    """One locked study within one transaction: the scheduler plus the rows that mirror it."""
+
+    def __init__(self, session: Session, study: StudyRow, cache: SchedulerCache) -> None:
+        self.session = session
+        self.study = study
+        self.cache = cache
+        self.spec = StudySpec.model_validate(study.spec)
+        self.trials = TrialRepository(session)
+        self._sched: Scheduler | None = None
+        self._problem: Problem | None = None
+
+    # -- the scheduler -------------------------------------------------------------------------
+    @property
+    def problem(self) -> Problem:
+        if self._sched is not None:
+            return self._sched.problem
+        if self._problem is None:
+            self._problem = build_problem(self.spec)
+        return self._problem
+
+    @property
+    def sched(self) -> Scheduler:
+        if self._sched is None:
+            sched = self.cache.take(self.study.id, self.study.n_events)
+            if sched is None:
+                events = [decode_event(p) for p in EventRepository(self.session).load(self.study.id)]
+                sched = build_scheduler(self.spec, self.problem).replay(events)
+            self._sched = sched
+        return self._sched
+
+    def persist(self) -> None:
+        """Write the events the scheduler recorded since load and the study's counters; re-cache on commit."""
+        if self._sched is None:
+            return
+        sched, study = self._sched, self.study
+        new = sched.events[study.n_events:]
+        if new:
+            EventRepository(self.session).append(study.id, study.n_events, [encode_event(e) for e in new])
+            study.n_events = len(sched.events)
+            study.n_trials = len(sched.trials)
+            study.cost_spent = sched.cost_spent / self.problem.target_cost
+        study_id = study.id
+        sa_event.listen(self.session, "after_commit", lambda _s: self.cache.put(study_id, sched), once=True)
+
+    def _sync(self, row: TrialRow, now: datetime) -> None:
+        """Copy the scheduler's view of a trial onto its row."""
+        t = self.sched.trials[row.number]
+        row.state = TrialState(t.state.value)
+        row.steps = t.steps
+        row.start_step = t.segment_start
+        if t.curve:
+            step, value = t.curve[-1]
+            row.last_step = int(step)
+            row.last_value = float(value) if math.isfinite(value) else None
+        row.failure = t.failure
+        if row.state.is_final and row.finished_at is None:
+            row.finished_at = now
+
+    # -- budget --------------------------------------------------------------------------------
+    def _budget_spent(self, now: datetime) -> bool:
+        b = self.spec.budget
+        if b.max_cost is not None and self.study.cost_spent >= b.max_cost - 1e-12:
+            return True
+        if (b.max_wall_clock_seconds is not None and self.study.started_at is not None
+                and (now - self.study.started_at).total_seconds() >= b.max_wall_clock_seconds):
+            return True
+        return False
+
+    def _trial_budget_left(self) -> int | None:
+        b = self.spec.budget
+        return None if b.max_trials is None else max(b.max_trials - len(self.sched.trials), 0)
+
+    def finish(self, state: StudyState, now: datetime, error: str | None = None) -> None:
+        """End the study: every unfinished trial is stopped."""
+        self.study.state = state
+        self.study.finished_at = now
+        self.study.error = error
+        for row in self.trials.unfinished(self.study.id):
+            row.state = TrialState.STOPPED
+            row.finished_at = now
+
+    def enforce_budget(self, now: datetime | None = None) -> bool:
+        """Complete the study when a budget limit is reached; True if it is (now) over."""
+        now = now or utcnow()
+        if self.study.state.is_final:
+            return True
+        if self.study.state in (StudyState.RUNNING, StudyState.PAUSED) and self._budget_spent(now):
+            self.finish(StudyState.COMPLETED, now)
+            return True
+        return False
+
+    def _trials_exhausted(self) -> bool:
+        left = self._trial_budget_left()
+        return left == 0 and not any(t.state.is_live for t in self.sched.trials.values())
+
+    # -- ask -----------------------------------------------------------------------------------
+    def suggest(self, client_id: str, count: int) -> list[TrialRow]:
+        """Trials for ``client_id``: its live ones first (idempotent ask), then resumed, then new ones."""
+        study, now = self.study, utcnow()
+        if study.state is StudyState.PENDING:
+            raise ConflictError(f"study {study.id} is pending; start it before asking for trials",
+                                field="study_id")
+        if self.enforce_budget(now) or study.state is not StudyState.RUNNING:
+            return []
+        out = self.trials.live_for_client(study.id, client_id)[:count]
+        need = count - len(out)
+        resumed = []
+        while need > 0:
+            s = self.sched.resume()
+            if s is None:
+                break
+            resumed.append(s.trial_id)
+            need -= 1
+        for number, row in self.trials.by_numbers(study.id, resumed).items():
+            row.client_id = client_id
+            row.updated_at = now
+            self._sync(row, now)
+            out.append(row)
+        left = self._trial_budget_left()
+        if need > 0 and (left is None or left > 0):
+            for s in self.sched.suggest(need if left is None else min(need, left)):
+                size = self.problem.ladder.size(s.size)
+                out.append(self.trials.add(TrialRow(
+                    study_id=study.id, number=s.trial_id, params=encode_event(s.params), size=s.size,
+                    steps=s.steps, start_step=s.start_step, replicate=s.replicate, state=TrialState.PENDING,
+                    client_id=client_id, cpus=size.cpus, gpus=size.gpus, created_at=now, updated_at=now)))
+        if not out and self._trials_exhausted() and not any(
+                t.state is TrialState.PAUSED for t in self.trials.unfinished(study.id)):
+            self.finish(StudyState.COMPLETED, now)
+        self.persist()
+        self.session.flush()
+        return out
+
+    # -- tell ----------------------------------------------------------------------------------
+    def report(self, items: Sequence[tuple[TrialRow, MeasurementCreate]]) -> ReportOutcome:
+        """Record measurements in order and tell the scheduler; one pass, one bulk insert.
+
+        A measurement for a trial that was already finished is a 422, unless it repeats a stored step (a
+        retried report: answered with the trial's decision). A trial that ends within the batch keeps the
+        rest of its batch as data, but the scheduler is not told about them.
+        """
+        study, now = self.study, utcnow()
+        if study.state is StudyState.PENDING:
+            raise ConflictError(f"study {study.id} is pending; it has no trials to measure", field="study_id")
+        finished_before = {row.id for row, _ in items if row.state.is_final}
+        for i, (row, m) in enumerate(items):
+            if row.id in finished_before and (row.last_step is None or m.step > row.last_step):
+                where = f"measurements[{i}].trial_id" if len(items) > 1 else "trial_id"
+                raise InvalidArgumentError(
+                    f"trial {row.id} is {row.state.value}; it takes no more measurements (got step {m.step})",
+                    field=where)
+        target_cost = self.problem.target_cost
+        sched = self.sched if len(finished_before) < len({r.id for r, _ in items}) else None
+        results: list[ReportResult] = []
+        rows: list[dict[str, Any]] = []
+        ended: dict[int, Decision] = {}
+        touched: dict[int, TrialRow] = {}
+        for row, m in items:
+            value = float(m.value)
+            finite = math.isfinite(value)
+            cost = 0.0
+            if row.id in finished_before:
+                decision, duplicate = decision_for_state(row.state), True
+            elif row.id in ended:
+                decision, duplicate = ended[row.id], False
+            else:
+                before = sched.cost_spent
+                t = sched.trials[row.number]
+                duplicate = bool(t.curve) and m.step <= t.last_step
+                decision = _DECISION[sched.report(row.number, m.step, value)]
+                cost = (sched.cost_spent - before) / target_cost
+                touched[row.id] = row
+                if decision is not Decision.CONTINUE:
+                    ended[row.id] = decision
+            if m.checkpoint is not None:
+                row.checkpoint = m.checkpoint
+                touched[row.id] = row
+            results.append(ReportResult(trial_id=row.id, step=m.step, decision=decision,
+                                        trial_state=TrialState.RUNNING, diverged=not finite, duplicate=duplicate))
+            rows.append({
+                "study_id": study.id, "trial_id": row.id, "step": m.step,
+                "value": value if finite else None, "non_finite": None if finite else wire_float(value),
+                "metrics": encode_event(m.metrics) if m.metrics else None,
+                "elapsed_seconds": m.elapsed_seconds, "cost": cost,
+                "study_cost": (sched.cost_spent / target_cost) if sched is not None else study.cost_spent,
+                "created_at": now,
+            })
+        for row in touched.values():
+            row.updated_at = now
+            if sched is not None and row.id not in finished_before:
+                self._sync(row, now)
+        self.persist()
+        inserted = MeasurementRepository(self.session).insert_many(rows)
+        study.n_measurements = (study.n_measurements or 0) + inserted
+        if study.state is StudyState.RUNNING:
+            self.enforce_budget(now)
+            if study.state is StudyState.RUNNING and sched is not None and self._trials_exhausted() \
+                    and not any(t.state is TrialState.PAUSED for t in self.trials.unfinished(study.id)):
+                self.finish(StudyState.COMPLETED, now)
+        # the final answer per trial reflects the study ending, too
+        states = {row.id: row.state for row, _ in items}
+        for r in results:
+            r.trial_state = states[r.trial_id]
+            if r.decision is Decision.CONTINUE and r.trial_state.is_final:
+                r.decision = Decision.STOP
+        if len(items) == 1 and results[0].duplicate is False and inserted == 0:
+            results[0].duplicate = True
+        return ReportOutcome(results, inserted)
+
+    def complete(self, row: TrialRow, checkpoint: str | None = None) -> TrialRow:
+        """The worker finished the trial's segment. Completing a stopped or completed trial is a no-op."""
+        now = utcnow()
+        if checkpoint is not None:
+            row.checkpoint = checkpoint
+        if row.state is TrialState.FAILED:
+            raise ConflictError(f"trial {row.id} failed; it cannot be completed", field="trial_id")
+        if row.state.is_final:
+            return row
+        self.sched.complete(row.number)
+        self._sync(row, now)
+        row.updated_at = now
+        self.persist()
+        self._after_trial_end(now)
+        return row
+
+    def fail(self, row: TrialRow, reason: str) -> TrialRow:
+        now = utcnow()
+        if row.state is TrialState.FAILED:
+            return row
+        if row.state.is_final:
+            raise ConflictError(f"trial {row.id} is {row.state.value}; it cannot fail now", field="trial_id")
+        self.sched.fail(row.number, reason or "failed by the worker")
+        self._sync(row, now)
+        row.updated_at = now
+        self.persist()
+        self._after_trial_end(now)
+        return row
+
+    def _after_trial_end(self, now: datetime) -> None:
+        if self.study.state is StudyState.RUNNING and not self.enforce_budget(now) and self._trials_exhausted() \
+                and not any(t.state is TrialState.PAUSED for t in self.trials.unfinished(self.study.id)):
+            self.finish(StudyState.COMPLETED, now)
+
+    # -- results -------------------------------------------------------------------------------
+    def recommend(self) -> Recommendation:
+        rec = self.sched.recommend()
+        trial_id = None
+        if rec.trial_id is not None:
+            row = self.trials.by_numbers(self.study.id, [rec.trial_id]).get(rec.trial_id)
+            trial_id = row.id if row is not None else None
+        predicted = None if rec.predicted is None else float(rec.predicted)
+        std = None if rec.std is None or not math.isfinite(rec.std) else float(rec.std)
+        return Recommendation(study_id=self.study.id, params=dict(rec.params), size=rec.size,
+                              steps=int(rec.steps), predicted=predicted, std=std, trial_id=trial_id,
+                              warnings=list(rec.warnings))
