@@ -1,0 +1,53 @@
+"""CI quick mode: every registered strategy (schedulers and peers) completes a tiny benchmark on a cheap
+problem and its metrics are well formed. It asserts nothing about quality."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from bench.__main__ import main
+from bench.harness import cost_checkpoints, load_strategy, run_one, strategy_names
+from bench.metrics import best_so_far
+
+QUICK_BUDGET, QUICK_CHECKPOINTS = 0.3, 12
+
+
+@pytest.mark.parametrize("name", strategy_names())
+def test_every_strategy_completes_quick_mode(name):
+    strategy = load_strategy(name)
+    if not strategy.available:
+        pytest.skip(f"strategy {name!r} cannot be imported here: {strategy.error}")
+    rec = run_one("synthetic_sp", None, name, seed=0, workers=2, budget=QUICK_BUDGET,
+                  n_checkpoints=QUICK_CHECKPOINTS)
+    assert rec["error"] is None, rec["error"]
+    cps, regret = rec["checkpoints"], rec["regret"]
+    assert cps == cost_checkpoints(QUICK_BUDGET, QUICK_CHECKPOINTS)
+    assert all(b > a for a, b in zip(cps, cps[1:]))
+    assert len(regret) == len(cps) and all(math.isfinite(r) and r >= -1e-9 for r in regret)
+    best = best_so_far(regret)
+    assert all(b <= a for a, b in zip(best, best[1:]))
+    assert rec["spent"] <= QUICK_BUDGET + 1e-9 and (rec["exhausted"] or rec["spent"] == pytest.approx(QUICK_BUDGET))
+    assert 0.0 < rec["busy_fraction"] <= 1.0 + 1e-9
+    assert rec["scheduler_cpu_s"] >= 0.0 and rec["recommend_cpu_s"] >= 0.0
+    assert rec["n_trials"] >= 1 and rec["n_reports"] >= 1
+    assert math.isfinite(rec["final_regret"]) and rec["final_params"] is not None
+
+
+def test_quick_cli_writes_results_summary_and_plot(tmp_path, capsys):
+    code = main(["run", "--problem", "synthetic_mup", "--quick", "--seeds", "2", "--strategies", "random",
+                 "--out", str(tmp_path)])
+    assert code == 0
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [(r["strategy"], r["seed"]) for r in records] == [("random", 0), ("random", 1)]
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| random | 2/2 |" in summary and "--quick" in summary
+    assert (tmp_path / "regret_synthetic_mup.png").is_file()
+
+
+def test_unknown_strategy_is_a_usage_error(tmp_path, capsys):
+    assert main(["run", "--problem", "synthetic_sp", "--quick", "--strategies", "no_such_tuner",
+                 "--out", str(tmp_path)]) == 2
+    assert "unknown strategy" in capsys.readouterr().err
