@@ -6,14 +6,12 @@ same place as every other scheduler error; ``field`` names the offending input (
 
 from __future__ import annotations
 
-from schedulers.errors import SchedulerError
+from schedulers.errors import ModelFittingError, SchedulerError
 
 
 class InvalidScalingDataError(SchedulerError, ValueError):
     """The points cannot support the requested fit: too few, non-positive, non-finite, or no spread."""
 
 
-class ScalingFitError(SchedulerError):
+class ScalingFitError(ModelFittingError):
     """Every start of the optimiser failed (non-finite objective); more or cleaner data may help."""
-
-    retryable = True
