@@ -3,6 +3,8 @@
 A strategy is a :class:`schedulers.Scheduler` subclass named either in ``schedulers.registry`` (ours) or in
 ``bench.peers.PEERS`` (wrapped peer tuners, ``name -> "module:Class"``). Both are imported lazily. A peer
 that fails to import is not dropped: :func:`load_strategy` returns its exact error, which the summary lists.
+Peers that cannot even be installed here are listed by ``bench.peers.PEER_ERRORS`` (``name -> error``);
+they count among the strategy names too, so ``all`` records them as unavailable instead of skipping them.
 """
 
 from __future__ import annotations
@@ -35,24 +37,35 @@ class Strategy:
         return self.cls is not None
 
 
+def _peers_module() -> tuple[object | None, str | None]:
+    try:
+        return importlib.import_module(PEERS_MODULE), None
+    except ModuleNotFoundError as e:
+        if e.name == PEERS_MODULE:
+            return None, None
+        return None, f"{type(e).__name__}: {e}"
+    except Exception as e:  # noqa: BLE001 - any import failure is recorded verbatim
+        return None, f"{type(e).__name__}: {e}"
+
+
 def peer_paths() -> tuple[dict[str, str], str | None]:
     """``(name -> "module:Class", error)``: the peers, or ``({}, None)`` when ``bench.peers`` does not
     exist, or ``({}, error)`` when it exists but fails to import."""
-    try:
-        module = importlib.import_module(PEERS_MODULE)
-    except ModuleNotFoundError as e:
-        if e.name == PEERS_MODULE:
-            return {}, None
-        return {}, f"{type(e).__name__}: {e}"
-    except Exception as e:  # noqa: BLE001 - any import failure is recorded verbatim
-        return {}, f"{type(e).__name__}: {e}"
-    return dict(getattr(module, "PEERS", {})), None
+    module, error = _peers_module()
+    return dict(getattr(module, "PEERS", {}) or {}), error
+
+
+def peer_install_errors() -> dict[str, str]:
+    """Peers that cannot be installed in this environment, with the exact error (``PEER_ERRORS``)."""
+    module, _ = _peers_module()
+    return dict(getattr(module, "PEER_ERRORS", {}) or {})
 
 
 def strategy_names() -> list[str]:
-    """Every runnable name: registered schedulers first, then peers not shadowing them."""
+    """Every name: registered schedulers first, then peers (runnable or not) not shadowing them."""
     peers, _ = peer_paths()
-    return scheduler_names() + sorted(n for n in peers if n not in SCHEDULERS)
+    names = set(peers) | set(peer_install_errors())
+    return scheduler_names() + sorted(n for n in names if n not in SCHEDULERS)
 
 
 def expand(spec: str) -> list[str]:
@@ -67,6 +80,9 @@ def load_strategy(name: str) -> Strategy:
         origin, path = "scheduler", SCHEDULERS[name]
     else:
         peers, peers_error = peer_paths()
+        install_errors = peer_install_errors()
+        if name not in peers and name in install_errors:
+            return Strategy(name, "peer", "", None, install_errors[name])
         if name not in peers:
             hint = f" ({PEERS_MODULE} failed to import: {peers_error})" if peers_error else ""
             raise UnknownStrategyError(f"unknown strategy {name!r}; known: {strategy_names()}{hint}")
