@@ -1,0 +1,122 @@
+"""The Ray Tune function trainable that runs one trial segment of a study, and its per-size resources.
+
+``run_trial(config)`` loads the study's workload (built-in name or ``module:function``), resumes from
+``ray.tune.get_checkpoint()`` (Tune's own: a PAUSEd trial or a worker that died) or, failing that, from
+``config["restore_from"]`` (a checkpoint directory recorded in the database before the control plane
+restarted), trains to ``config["steps"]`` and reports every measurement with ``ray.tune.report``.
+
+Checkpoints are attached only at steps where the scheduler may pause or promote (the segment's end and the
+geometric rungs ``min_steps * eta^k``) and every ``checkpoint_every`` steps for crash recovery, not on
+every report: each checkpoint makes Tune snapshot its experiment state, 3-7x slower when done per step.
+A checkpoint is a directory with ``state.pt`` (what the workload offered) under
+``<checkpoint_root>/study-<id>/trial-<id>/step-<step>``; its path is reported as ``checkpoint_dir`` so the
+service can record it. Only the last few directories per trial are kept.
+
+Config keys are :class:`schedulers.ray_adapter.TrialKeys` plus ``workload``, ``args``, ``checkpoint_root``,
+``checkpoint_every``, ``min_steps`` and ``checkpoint_etas``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import torch
+from ray import tune
+from ray.tune.execution.placement_groups import PlacementGroupFactory
+
+from schedulers.problem import Problem
+from schedulers.ray_adapter import TrialKeys
+from workers.workloads import load_workload
+
+STATE_FILE = "state.pt"
+KEEP_CHECKPOINTS = 3
+
+
+def is_checkpoint_step(step: int, steps: int, min_steps: int, etas: tuple[int, ...], every: int | None) -> bool:
+    """Whether a report at ``step`` of a segment ending at ``steps`` should carry a checkpoint."""
+    if step >= steps:
+        return True
+    if every and step % every == 0:
+        return True
+    for eta in etas:
+        rung = min_steps
+        while eta > 1 and rung < step:
+            rung *= eta
+        if rung == step:
+            return True
+    return False
+
+
+def _load_state(directory: str | os.PathLike) -> dict[str, Any] | None:
+    path = Path(directory) / STATE_FILE
+    return torch.load(path, weights_only=False) if path.exists() else None
+
+
+def _prune(trial_dir: Path, keep: int) -> None:
+    dirs = sorted((d for d in trial_dir.glob("step-*") if d.is_dir()), key=lambda d: int(d.name.split("-")[1]))
+    for d in dirs[:-keep]:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Tune function trainable: one segment of one trial (see the module docstring)."""
+    workload = load_workload(str(config["workload"]))
+    state = None
+    tune_ckpt = tune.get_checkpoint()
+    if tune_ckpt is not None:
+        with tune_ckpt.as_directory() as d:
+            state = _load_state(d)
+    elif config.get(TrialKeys.RESTORE_FROM):
+        state = _load_state(config[TrialKeys.RESTORE_FROM])
+    steps = int(config[TrialKeys.STEPS])
+    start_step = min(int(state["step"]), steps) if state else 0
+    root = Path(config.get("checkpoint_root") or tempfile.gettempdir()) / "scaleladder-checkpoints"
+    trial_dir = root / f"study-{config.get(TrialKeys.STUDY_ID, 'local')}" / f"trial-{config[TrialKeys.TRIAL_ID]}"
+    min_steps = int(config.get("min_steps") or config.get(TrialKeys.REPORT_EVERY) or 1)
+    etas = tuple(int(e) for e in config.get("checkpoint_etas", (2, 3)))
+    every = config.get("checkpoint_every")
+    ids = {TrialKeys.STUDY_ID: config.get(TrialKeys.STUDY_ID), TrialKeys.TRIAL_ID: config[TrialKeys.TRIAL_ID]}
+
+    def reporter(step: int, value: float, checkpoint_state: dict[str, Any] | None = None) -> None:
+        metrics = {**ids, TrialKeys.STEP: int(step), TrialKeys.VALUE: float(value)}
+        if checkpoint_state is None or not math.isfinite(value) or \
+                not is_checkpoint_step(int(step), steps, min_steps, etas, int(every) if every else None):
+            tune.report(metrics)
+            return
+        directory = trial_dir / f"step-{int(step)}"
+        directory.mkdir(parents=True, exist_ok=True)
+        torch.save(checkpoint_state, directory / STATE_FILE)
+        metrics[TrialKeys.CHECKPOINT_DIR] = str(directory)
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(directory)))
+        _prune(trial_dir, KEEP_CHECKPOINTS)
+
+    workload({TrialKeys.PARAMS: dict(config.get(TrialKeys.PARAMS) or {}), TrialKeys.SIZE: config[TrialKeys.SIZE],
+              TrialKeys.SIZE_PARAMS: float(config.get(TrialKeys.SIZE_PARAMS, 1.0)),
+              TrialKeys.SIZE_EXTRA: dict(config.get(TrialKeys.SIZE_EXTRA) or {}), TrialKeys.STEPS: steps,
+              TrialKeys.START_STEP: start_step, TrialKeys.REPORT_EVERY: int(config.get(TrialKeys.REPORT_EVERY, 10)),
+              TrialKeys.SEED: int(config.get(TrialKeys.SEED, 0)), "args": dict(config.get("args") or {}),
+              "checkpoint": state}, reporter)
+
+
+def resources_by_size(problem: Problem) -> Callable[[Mapping[str, Any]], PlacementGroupFactory]:
+    """``fn(config) -> PlacementGroupFactory`` asking for what the cost model says a trial of
+    ``config["size"]`` needs (by default the ladder's declared CPUs/GPUs)."""
+
+    def resources(config: Mapping[str, Any]) -> PlacementGroupFactory:
+        need = problem.cost_model.resources(problem.ladder.size(str(config[TrialKeys.SIZE])))
+        bundle = {"CPU": float(need.get("cpu", 1.0))}
+        if float(need.get("gpu", 0.0)) > 0:
+            bundle["GPU"] = float(need["gpu"])
+        return PlacementGroupFactory([bundle])
+
+    return resources
+
+
+def make_trainable(problem: Problem) -> Any:
+    """:func:`run_trial` wrapped with per-size resources, ready for ``tune.Tuner``."""
+    return tune.with_resources(run_trial, resources_by_size(problem))
