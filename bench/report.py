@@ -45,29 +45,34 @@ def git_commit() -> str:
         return "unknown"
 
 
-def _fmt(x: float, digits: int = 3) -> str:
+def _fmt(x: float, digits: int = 3, inf: str = "inf") -> str:
     if math.isinf(x):
-        return "not reached"
+        return inf
     if math.isnan(x):
         return "-"
     return f"{x:.{digits}g}"
 
 
-def _spread(s: Spread | None, digits: int = 3) -> str:
+def _spread(s: Spread | None, digits: int = 3, inf: str = "inf") -> str:
+    """``median [q25, q75]``; ``inf`` spells a figure never reached (e.g. a threshold within the budget)."""
     if s is None:
         return "-"
-    return f"{_fmt(s.median, digits)} [{_fmt(s.q25, digits)}, {_fmt(s.q75, digits)}]"
+    if math.isinf(s.q25):
+        return inf
+    return f"{_fmt(s.median, digits, inf)} [{_fmt(s.q25, digits, inf)}, {_fmt(s.q75, digits, inf)}]"
 
 
 def table(summaries: Sequence[StrategySummary], budget: float) -> str:
     marks = [m for m in BUDGET_MARKS if m <= budget + 1e-9]
-    head = (["strategy", "runs ok"] + [f"cost to {t:g}% (reached)" for t in THRESHOLDS]
+    never = f">{budget:g}"
+    head = (["strategy", "runs ok"] + [f"cost to {t:g}% (runs that reached it)" for t in THRESHOLDS]
             + [f"regret % at {m:g}x" for m in marks]
             + ["final regret %", "busy", "scheduler CPU s", "trials"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
         row = [f"{s.strategy}" + (" (peer)" if s.origin == "peer" else ""), f"{s.runs - s.failed_runs}/{s.runs}"]
-        row += [f"{_spread(s.cost_to.get(t))} ({s.reached.get(t, 0)}/{s.runs - s.failed_runs})" for t in THRESHOLDS]
+        row += [f"{_spread(s.cost_to.get(t), inf=never)} ({s.reached.get(t, 0)}/{s.runs - s.failed_runs})"
+                for t in THRESHOLDS]
         row += [_spread(s.regret_at.get(m)) for m in marks]
         row += [_spread(s.final_regret), _spread(s.busy_fraction, 2), _spread(s.scheduler_cpu_s),
                 _spread(s.trials)]
@@ -121,6 +126,8 @@ def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | Non
            f"- problem: {result.problem_description}",
            f"- {cfg.workers} simulated workers, budget {cfg.budget:g} target runs, seeds {cfg.seeds[0]}.."
            f"{cfg.seeds[-1]} ({len(cfg.seeds)}); figures are median [IQR] over seeds; cost in target-run units",
+           f"- cost to reach a regret is the first of {cfg.n_checkpoints} log-spaced cost checkpoints at which "
+           f"the recommendation is that good; `>{cfg.budget:g}`: not reached within the budget",
            "", table(summaries, cfg.budget), ""]
     if plot_path:
         out += [f"![regret vs cost on {result.problem_name}]({plot_path})", ""]

@@ -26,14 +26,15 @@ def test_every_strategy_completes_quick_mode(name):
     cps, regret = rec["checkpoints"], rec["regret"]
     assert cps == cost_checkpoints(QUICK_BUDGET, QUICK_CHECKPOINTS)
     assert all(b > a for a, b in zip(cps, cps[1:]))
-    assert len(regret) == len(cps) and all(math.isfinite(r) and r >= -1e-9 for r in regret)
+    # a recommendation that diverges at the target has infinite regret; anything else must be a number
+    assert len(regret) == len(cps) and all(not math.isnan(r) and r >= -1e-9 for r in regret)
     best = best_so_far(regret)
     assert all(b <= a for a, b in zip(best, best[1:]))
     assert rec["spent"] <= QUICK_BUDGET + 1e-9 and (rec["exhausted"] or rec["spent"] == pytest.approx(QUICK_BUDGET))
     assert 0.0 < rec["busy_fraction"] <= 1.0 + 1e-9
     assert rec["scheduler_cpu_s"] >= 0.0 and rec["recommend_cpu_s"] >= 0.0
     assert rec["n_trials"] >= 1 and rec["n_reports"] >= 1
-    assert math.isfinite(rec["final_regret"]) and rec["final_params"] is not None
+    assert not math.isnan(rec["final_regret"]) and rec["final_params"] is not None
 
 
 def test_quick_cli_writes_results_summary_and_plot(tmp_path, capsys):
