@@ -20,6 +20,7 @@ from typing import Annotated, Any, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
+from api.client import Client
 from api.errors import InvalidArgumentError, TransportError, error_from_response
 from api.schemas import WireFloat, _Model
 
@@ -199,11 +200,13 @@ class ScalingFit(_Out):
 
 
 # ------------------------------------------------------------------------------------------- SDK
-def _call(client: Any, method: str, path: str, json: Any = None, params: Mapping[str, Any] | None = None) -> Any:
-    """Send through the SDK ``Client`` (``api.client.Client``) when given one, else through an
-    ``httpx.Client`` whose ``base_url`` is the service; HTTP errors become :mod:`api.errors` types."""
-    if hasattr(client, "request_json"):
-        return client.request_json(method, path, json=json, params=params)
+def _call(client: Client | Any, method: str, path: str, json: Any = None,
+          params: Mapping[str, Any] | None = None) -> Any:
+    """Send through the SDK :class:`~api.client.Client` (retries, typed errors), or through a plain
+    ``httpx.Client`` whose ``base_url`` is the service (HTTP errors still become :mod:`api.errors` types).
+    Both endpoints are free of side effects, so a retry is always safe."""
+    if isinstance(client, Client):
+        return client.request(method, path, json=json, params=params, idempotent=True)
     import httpx
 
     try:
