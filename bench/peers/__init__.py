@@ -19,6 +19,8 @@ PEERS: dict[str, str] = {
     "ray_hyperband": "bench.peers.ray_tune:RayHyperBand",
     "optuna_tpe_hb": "bench.peers.optuna_tpe:OptunaTpeHyperband",
     "dehb": "bench.peers.dehb_peer:Dehb",
+    "bohb": "bench.peers.ray_tune:RayBohb",
+    "smac_mf": "bench.peers.smac_peer:SmacMultiFidelity",
 }
 
 #: peer name -> the exact install / import error that keeps it out of this environment

@@ -108,8 +108,9 @@ def optuna_distributions(space: SearchSpace) -> dict[str, Any]:
     return out
 
 
-def configspace(space: SearchSpace, seed: int) -> Any:
-    """A ``ConfigSpace.ConfigurationSpace`` (ConfigSpace >= 1.0 API), seeded."""
+def configspace(space: SearchSpace, seed: int, ordinal_as_int: bool = False) -> Any:
+    """A ``ConfigSpace.ConfigurationSpace`` (ConfigSpace >= 1.0 API), seeded. ``ordinal_as_int`` encodes
+    an ordinal as its integer index (hpbandster's BOHB rejects ordinal hyperparameters)."""
     import ConfigSpace as CS
 
     cs = CS.ConfigurationSpace(seed=seed)
@@ -119,6 +120,8 @@ def configspace(space: SearchSpace, seed: int) -> Any:
             hps.append(CS.UniformFloatHyperparameter(q.name, lower=q.low, upper=q.high, log=q.log))
         elif q.kind is NativeKind.INT:
             hps.append(CS.UniformIntegerHyperparameter(q.name, lower=int(q.low), upper=int(q.high), log=q.log))
+        elif q.ordered and ordinal_as_int:
+            hps.append(CS.UniformIntegerHyperparameter(q.name, lower=0, upper=q.n_choices - 1))
         elif q.ordered:
             hps.append(CS.OrdinalHyperparameter(q.name, sequence=q.choices))
         else:
