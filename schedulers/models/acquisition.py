@@ -36,12 +36,17 @@ def evaluate(acqf: AcquisitionFunction, X: np.ndarray, chunk: int = 2048) -> np.
     return np.concatenate(out) if out else np.zeros(0)
 
 
+def _row_keys(X: np.ndarray) -> list[bytes]:
+    """Hashable keys of snapped rows (rounded so that float noise in an encoding does not matter)."""
+    return [r.tobytes() for r in np.round(X, 9) + 0.0]   # + 0.0 turns -0.0 into 0.0
+
+
 def _mask_excluded(X: np.ndarray, exclude: np.ndarray | None) -> np.ndarray:
-    """Boolean ``n``: rows of ``X`` that equal no row of ``exclude`` (``m x d``)."""
+    """Boolean ``n``: rows of ``X`` (``n x d``, snapped) that equal no row of ``exclude`` (``m x d``)."""
     if exclude is None or exclude.shape[0] == 0 or X.shape[0] == 0:
         return np.ones(X.shape[0], dtype=bool)
-    dist = np.abs(X[:, None, :] - exclude[None, :, :]).max(axis=-1)
-    return dist.min(axis=1) > 1e-9
+    seen = set(_row_keys(exclude))
+    return np.array([k not in seen for k in _row_keys(X)], dtype=bool)
 
 
 def maximize_on_candidates(acqf: AcquisitionFunction, space: SearchSpace, candidates: np.ndarray,

@@ -124,7 +124,9 @@ def test_recommendation_is_a_valid_config_at_the_target(name):
     empty = sched.recommend()
     sched.space.validate(empty.params)
     drive(sched, max_trials=MAX_TRIALS)
+    before = canonical(sched.snapshot())
     rec = sched.recommend()
+    assert canonical(sched.snapshot()) == before, "recommend() only reads"
     sched.space.validate(rec.params)
     assert (rec.size, rec.steps) == (sched.problem.target.size, sched.problem.target.steps)
     assert rec.warnings == tuple(sched.space.border_warnings(rec.params))
