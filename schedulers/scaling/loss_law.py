@@ -35,7 +35,7 @@ class HuberFitOptions:
     level: float = 0.95
     seed: int = 0
     #: L-BFGS runs from the ``n_starts`` best-scoring grid points; ``None`` runs from every grid point.
-    n_starts: int | None = 32
+    n_starts: int | None = 16
     #: per bootstrap resample: the full-data optimum plus this many best grid points of the resample
     bootstrap_starts: int = 1
     maxiter: int = 1000
