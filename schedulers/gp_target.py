@@ -92,7 +92,7 @@ class GPTarget(Scheduler):
         params = self.space.sample(rng, n_random) if n_random else []
         ids, X, y = self._observations()
         n_model = n - n_random
-        if n_model > 0 and len(ids):
+        if n_model > 0 and len(ids) and self.space.dim > 0:  # dim 0: every parameter fixed, nothing to model
             params += self._acquire(n_model, ids, X, y, params, rng)
         if len(params) < n:  # nothing finite observed yet, or the candidate set ran out
             params += self.space.sample(rng, n - len(params))
@@ -116,7 +116,7 @@ class GPTarget(Scheduler):
         deviation in the user's direction. Falls back to the base rule before anything finite is observed."""
         ids, X, y = self._observations()
         finite = [i for i, tid in enumerate(ids) if self.trials[tid].state is not TrialState.FAILED]
-        if not finite:
+        if not finite or self.space.dim == 0:
             return super().recommend()
         mean, std = self._surrogate(ids, X, y).predict(X[finite])
         best = finite[int(np.argmin(mean))]

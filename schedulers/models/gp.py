@@ -131,8 +131,8 @@ def fit_gp(X: np.ndarray | torch.Tensor, y: np.ndarray | torch.Tensor, *, seed: 
     y = as_tensor(y).reshape(-1)
     if X.ndim != 2 or X.shape[0] != y.shape[0]:
         raise ModelFittingError(f"fit_gp needs X as n x d and y as n, got {tuple(X.shape)} and {tuple(y.shape)}")
-    if X.shape[0] == 0:
-        raise ModelFittingError("fit_gp needs at least one observation")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ModelFittingError(f"fit_gp needs at least one observation and one input, got X {tuple(X.shape)}")
     if not (torch.isfinite(X).all() and torch.isfinite(y).all()):
         raise ModelFittingError("fit_gp needs finite X and y (impute failed trials before fitting)")
     y_mean = float(y.mean())

@@ -120,3 +120,14 @@ def test_finds_the_bowl_minimum_and_predicts_it_when_maximising_the_negation():
     assert rec.predicted <= measured + 0.02 and rec.std is not None and 0 <= rec.std < 0.05
     # the random initial design alone did far worse
     assert min(bowl(sched.trial(i).params) for i in range(5)) > 2 * bowl(rec.params)
+
+
+def test_a_space_of_fixed_parameters_only_needs_no_model():
+    problem = make_problem(space=[{"name": "seq_len", "type": "fixed", "value": 128}])
+    sched = make_scheduler("gp_target", problem, n_init=1)
+    for _ in range(3):
+        (s,) = sched.suggest(1)
+        assert s.params == {"seq_len": 128}
+        finish(sched, s, 1.0 + s.trial_id)
+    rec = sched.recommend()
+    assert rec.params == {"seq_len": 128} and rec.predicted == 1.0

@@ -66,6 +66,8 @@ def test_unusable_data_is_a_typed_error():
     with pytest.raises(ModelFittingError):
         fit_gp(np.zeros((0, 2)), np.zeros(0))
     with pytest.raises(ModelFittingError):
+        fit_gp(np.zeros((3, 0)), np.zeros(3))
+    with pytest.raises(ModelFittingError):
         fit_gp(np.zeros((2, 2)), np.array([1.0, np.nan]))
     with pytest.raises(ModelFittingError):
         fit_gp(np.zeros((3, 2)), np.zeros(2))
