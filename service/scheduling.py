@@ -211,12 +211,13 @@ class StudyRuntime:
         return None if b.max_trials is None else max(b.max_trials - len(self.sched.trials), 0)
 
     def finish(self, state: StudyState, now: datetime, error: str | None = None) -> None:
-        """End the study: every unfinished trial is stopped."""
+        """End the study: every unfinished trial is stopped (or completed, if it already reached its steps)."""
         self.study.state = state
         self.study.finished_at = now
         self.study.error = error
         for row in self.trials.unfinished(self.study.id):
-            row.state = TrialState.STOPPED
+            reached_end = row.state.is_live and row.last_step is not None and row.last_step >= row.steps
+            row.state = TrialState.COMPLETED if reached_end else TrialState.STOPPED
             row.finished_at = now
 
     def enforce_budget(self, now: datetime | None = None) -> bool:
@@ -264,8 +265,8 @@ class StudyRuntime:
                     study_id=study.id, number=s.trial_id, params=encode_event(s.params), size=s.size,
                     steps=s.steps, start_step=s.start_step, replicate=s.replicate, state=TrialState.PENDING,
                     client_id=client_id, cpus=size.cpus, gpus=size.gpus, created_at=now, updated_at=now)))
-        if not out and self._trials_exhausted() and not any(
-                t.state is TrialState.PAUSED for t in self.trials.unfinished(study.id)):
+        # nothing to hand out, nothing running and no resume to give (it was just asked): done
+        if not out and self._trials_exhausted():
             self.finish(StudyState.COMPLETED, now)
         self.persist()
         self.session.flush()

@@ -1,0 +1,244 @@
+"""The ``scaleladder`` command line (typer + rich).
+
+Server side (talks to the database named by ``--database-url`` / ``SCALELADDER_DATABASE_URL``):
+``serve``, ``db upgrade``, ``db current``, ``token create``. Client side (talks to a running service at
+``--url`` / ``SCALELADDER_URL`` with ``--token`` / ``SCALELADDER_TOKEN``): ``study create|list|show|watch``.
+And ``demo``, which runs a whole ask/tell study in-process.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from api.client import Client, StudyHandle
+from api.errors import ScaleLadderError
+from api.schemas import StudyState
+
+app = typer.Typer(name="scaleladder", help="Multi-fidelity, multi-scale hyperparameter tuning service.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
+study_app = typer.Typer(help="Studies on a running service.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+app.add_typer(study_app, name="study")
+
+console = Console()
+
+DatabaseUrl = Annotated[Optional[str], typer.Option(
+    "--database-url", envvar="SCALELADDER_DATABASE_URL",
+    help="SQLAlchemy URL (default: an embedded SQLite file in ~/.scaleladder).", show_default=False)]
+Url = Annotated[str, typer.Option("--url", envvar="SCALELADDER_URL", help="Service URL.")]
+Token = Annotated[Optional[str], typer.Option("--token", envvar="SCALELADDER_TOKEN", help="API token.",
+                                               show_default=False)]
+
+
+def _settings(database_url: str | None, **kw):
+    from service.settings import Settings
+
+    return Settings(**({"database_url": database_url} if database_url else {}), **kw)
+
+
+def _fail(message: str) -> None:
+    console.print(f"[red]error:[/] {message}")
+    raise typer.Exit(1)
+
+
+# ----------------------------------------------------------------------------------------- server side
+@app.command()
+def serve(database_url: DatabaseUrl = None,
+          host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+          port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+          migrate: Annotated[Optional[bool], typer.Option(
+              "--migrate/--no-migrate", help="Upgrade the schema at start (default: only for SQLite).",
+              show_default=False)] = None,
+          log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info") -> None:
+    """Run the REST service under uvicorn."""
+    import uvicorn
+
+    from service.app import create_app
+
+    settings = _settings(database_url, **({} if migrate is None else {"migrate_on_startup": migrate}))
+    console.print(f"serving on http://{host}:{port} (database {_redact(settings.database_url)}, "
+                  f"executor {settings.executor}, auth {'on' if settings.auth_enabled else 'OFF'})")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(database_url: DatabaseUrl = None,
+               revision: Annotated[str, typer.Option(help="Target revision.")] = "head") -> None:
+    """Apply the Alembic migrations."""
+    from service.db import make_engine
+    from service.migrate import current_revision, upgrade
+
+    settings = _settings(database_url)
+    engine = make_engine(settings)
+    try:
+        upgrade(engine, revision)
+        console.print(f"database {_redact(settings.database_url)} at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@db_app.command("current")
+def db_current(database_url: DatabaseUrl = None) -> None:
+    """Show the schema revision of the database and the newest one this version ships."""
+    from service.db import make_engine
+    from service.migrate import current_revision, head_revision
+
+    engine = make_engine(_settings(database_url))
+    try:
+        console.print(f"current {current_revision(engine)}, head {head_revision()}")
+    finally:
+        engine.dispose()
+
+
+@token_app.command("create")
+def token_create(tenant: Annotated[str, typer.Option(help="Tenant the token acts for.")],
+                 name: Annotated[Optional[str], typer.Option(help="A label for the token.")] = None,
+                 database_url: DatabaseUrl = None) -> None:
+    """Create an API token for TENANT and print it (it is stored hashed and cannot be shown again)."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    from service.db import make_engine, make_session_factory, transaction
+    from service.migrate import upgrade
+    from service.repositories import TokenRepository
+
+    settings = _settings(database_url)
+    engine = make_engine(settings)
+    try:
+        if settings.should_migrate_on_startup:
+            upgrade(engine)
+        with transaction(make_session_factory(engine)) as session:
+            token = TokenRepository(session).create(tenant, name=name)
+    except (OperationalError, ProgrammingError) as e:
+        _fail(f"cannot write to {_redact(settings.database_url)} ({type(e.orig).__name__}); "
+              "run `scaleladder db upgrade` first")
+    finally:
+        engine.dispose()
+    typer.echo(token)
+
+
+# ----------------------------------------------------------------------------------------- client side
+def _client(url: str, token: str | None) -> Client:
+    return Client(url, token)
+
+
+def _study_table(studies: list[StudyHandle]) -> Table:
+    table = Table(title="studies")
+    for col in ("id", "name", "state", "scheduler", "trials", "cost spent", "created"):
+        table.add_column(col, justify="right" if col in ("id", "trials", "cost spent") else "left")
+    for s in studies:
+        d = s.data
+        table.add_row(str(d.id), d.name, d.state.value, d.scheduler.name, str(d.n_trials), f"{d.cost_spent:.2f}",
+                      d.created_at.strftime("%Y-%m-%d %H:%M:%S"))
+    return table
+
+
+@study_app.command("create")
+def study_create(file: Annotated[Path, typer.Option("--file", "-f", exists=True, dir_okay=False,
+                                                    help="Study YAML (see examples/).")],
+                 url: Url = "http://127.0.0.1:8000", token: Token = None,
+                 name: Annotated[Optional[str], typer.Option(help="Override the study name.")] = None,
+                 start: Annotated[bool, typer.Option("--start/--no-start", help="Start it right away.")] = True
+                 ) -> None:
+    """Create a study from a YAML file."""
+    try:
+        with _client(url, token) as client:
+            study = client.create_study(file, start=start, name=name)
+    except ScaleLadderError as e:
+        _fail(str(e))
+    except ValueError as e:  # a malformed file: pydantic says which field
+        _fail(f"{file}: {e}")
+    console.print(f"created study [bold]{study.id}[/] ({study.name}), {study.state.value}")
+
+
+@study_app.command("list")
+def study_list(url: Url = "http://127.0.0.1:8000", token: Token = None,
+               state: Annotated[Optional[StudyState], typer.Option(help="Only studies in this state.")] = None,
+               name: Annotated[Optional[str], typer.Option(help="Only studies with this name.")] = None) -> None:
+    """List your studies."""
+    try:
+        with _client(url, token) as client:
+            studies = client.list_studies(state=state, name=name)
+    except ScaleLadderError as e:
+        _fail(str(e))
+    console.print(_study_table(studies))
+
+
+@study_app.command("show")
+def study_show(study_id: Annotated[int, typer.Argument(help="Study id.")],
+               url: Url = "http://127.0.0.1:8000", token: Token = None,
+               as_json: Annotated[bool, typer.Option("--json", help="Print the raw study JSON.")] = False) -> None:
+    """Show a study, its progress and its current recommendation."""
+    try:
+        with _client(url, token) as client:
+            study = client.get_study(study_id)
+            progress = study.progress()
+            rec = study.recommendation() if progress.n_trials else None
+    except ScaleLadderError as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps({"study": study.data.model_dump(mode="json"),
+                               "progress": progress.model_dump(mode="json"),
+                               "recommendation": rec.model_dump(mode="json") if rec else None}, indent=2))
+        return
+    console.print(_study_table([study]))
+    counts = ", ".join(f"{n} {s.value}" for s, n in progress.trials_by_state.items()) or "none"
+    best = "-" if progress.best_value is None else f"{progress.best_value:.6g}"
+    console.print(f"trials: {counts}; measurements {progress.n_measurements}; "
+                  f"cost {progress.cost_spent:.2f}" + (f"/{progress.max_cost:g}" if progress.max_cost else "")
+                  + f"; best at target {best}")
+    if rec is not None:
+        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.params.items())
+        predicted = "n/a" if rec.predicted is None else f"{rec.predicted:.6g}"
+        console.print(f"recommendation at ({rec.size}, {rec.steps} steps): {params}; predicted {predicted}")
+        for w in rec.warnings:
+            console.print(f"[yellow]warning:[/] {w}")
+
+
+@study_app.command("watch")
+def study_watch(study_id: Annotated[int, typer.Argument(help="Study id.")],
+                url: Url = "http://127.0.0.1:8000", token: Token = None,
+                interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
+                timeout: Annotated[Optional[float], typer.Option(help="Give up after this many seconds.")] = None
+                ) -> None:
+    """Follow a study with a progress bar until it ends."""
+    try:
+        with _client(url, token) as client:
+            study = client.get_study(study_id).wait(timeout=timeout, poll_interval=interval)
+    except ScaleLadderError as e:
+        _fail(str(e))
+    console.print(f"study {study.id} is {study.state.value}")
+
+
+# ----------------------------------------------------------------------------------------- demo
+@app.command()
+def demo(scheduler: Annotated[Optional[str], typer.Option(
+             help="Scheduler name (default: the best registered multi-fidelity one).", show_default=False)] = None,
+         budget: Annotated[float, typer.Option(help="Budget in target-run costs.")] = 8.0,
+         trials: Annotated[Optional[int], typer.Option(help="Also cap the number of trials.")] = None,
+         seed: Annotated[int, typer.Option(help="Scheduler seed.")] = 0) -> None:
+    """Run a whole ask/tell study against a built-in multi-scale objective (local server, temporary SQLite)."""
+    from service.demo import run_demo
+
+    try:
+        run_demo(console, scheduler=scheduler, max_cost=budget, max_trials=trials, seed=seed)
+    except ScaleLadderError as e:
+        _fail(str(e))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,95 @@
+"""The ``scaleladder`` CLI through typer's CliRunner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from service.cli import app
+from service.db import make_engine, make_session_factory, transaction
+from service.migrate import current_revision, head_revision
+from service.repositories import TokenRepository
+from service.settings import Settings
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+runner = CliRunner()
+
+
+def test_db_upgrade_and_token_create(tmp_path):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    result = runner.invoke(app, ["db", "upgrade", "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert f"at revision {head_revision()}" in result.output
+    result = runner.invoke(app, ["token", "create", "--tenant", "team-a", "--name", "ci"],
+                           env={"SCALELADDER_DATABASE_URL": url})
+    assert result.exit_code == 0, result.output
+    token = result.output.strip().splitlines()[-1]
+    assert token.startswith("sl_") and len(token) > 40
+    engine = make_engine(Settings(database_url=url))
+    try:
+        assert current_revision(engine) == head_revision()
+        with transaction(make_session_factory(engine)) as session:
+            assert TokenRepository(session).tenant_for(token) == "team-a"
+    finally:
+        engine.dispose()
+    result = runner.invoke(app, ["db", "current", "--database-url", url])
+    assert result.exit_code == 0 and f"current {head_revision()}" in result.output
+
+
+def test_db_upgrade_on_postgres(postgres_url):
+    result = runner.invoke(app, ["db", "upgrade", "--database-url", postgres_url])
+    assert result.exit_code == 0, result.output
+    assert "***" in result.output or "postgres@" in result.output
+
+
+def test_study_commands(sqlite_server):
+    env = {"SCALELADDER_URL": sqlite_server.url, "SCALELADDER_TOKEN": sqlite_server.token("cli-user")}
+    result = runner.invoke(app, ["study", "create", "-f", str(EXAMPLES / "random_small.yaml"), "--name", "cli-study"],
+                           env=env)
+    assert result.exit_code == 0, result.output
+    assert "created study" in result.output and "running" in result.output
+    study_id = int(result.output.split("created study")[1].split()[0])
+
+    result = runner.invoke(app, ["study", "list"], env=env)
+    assert result.exit_code == 0 and "cli-study" in result.output and "running" in result.output
+
+    # run one trial through the SDK so `show` has something to say, then cancel so `watch` ends
+    with sqlite_server.client("cli-user") as client:
+        study = client.get_study(study_id)
+        trial = study.ask()
+        for step in trial.report_steps():
+            trial.report(step, 1.0 + 1.0 / step)
+        trial.complete()
+    result = runner.invoke(app, ["study", "show", str(study_id)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "1 completed" in result.output and "recommendation at (base, 1000 steps)" in result.output
+    result = runner.invoke(app, ["study", "show", str(study_id), "--json"], env=env)
+    assert result.exit_code == 0 and '"best_value": 1.001' in result.output
+
+    result = runner.invoke(app, ["study", "watch", str(study_id), "--timeout", "0.2", "--interval", "0.05"], env=env)
+    assert result.exit_code == 0 and "is running" in result.output
+    with sqlite_server.client("cli-user") as client:
+        client.get_study(study_id).cancel()
+    result = runner.invoke(app, ["study", "watch", str(study_id), "--interval", "0.05"], env=env)
+    assert result.exit_code == 0 and "is cancelled" in result.output
+
+    result = runner.invoke(app, ["study", "show", "999999"], env=env)
+    assert result.exit_code == 1 and "not found" in result.output
+    result = runner.invoke(app, ["study", "list"], env={**env, "SCALELADDER_TOKEN": "sl_bogus"})
+    assert result.exit_code == 1 and "unknown or revoked token" in result.output
+
+
+def test_study_create_reports_bad_files(sqlite_server, tmp_path):
+    env = {"SCALELADDER_URL": sqlite_server.url, "SCALELADDER_TOKEN": sqlite_server.token("cli-user")}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((EXAMPLES / "random_small.yaml").read_text().replace("low: 1.0e-4", "low: 0.0"))
+    result = runner.invoke(app, ["study", "create", "-f", str(bad)], env=env)
+    assert result.exit_code == 1 and "log scale needs low > 0" in result.output and "space.lr.low" in result.output
+
+
+def test_demo_runs_a_study_end_to_end():
+    result = runner.invoke(app, ["demo", "--scheduler", "random", "--budget", "3"])
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.output and "Recommendation at the target" in result.output
+    assert "predicted loss" in result.output
