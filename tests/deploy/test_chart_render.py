@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import copy
 import functools
+import json
 import re
 from urllib.parse import unquote, urlsplit
 
@@ -283,10 +284,16 @@ def test_tokens_are_generated_when_not_given_and_kept_when_given() -> None:
 
 def test_ray_storage_is_shared_when_a_claim_is_given(default) -> None:
     def results_volume(rendered) -> list[dict]:
-        return [next(v for v in pod["spec"]["volumes"] if v["name"] == "ray-results")
+        return [next(v for v in pod["spec"]["volumes"] if v["name"] == "ray-storage")
                 for _, pod in pod_specs(rendered.one("RayCluster"))]
 
     assert all("emptyDir" in v for v in results_volume(default))
+    # The control plane tells the runners to use the path every Ray pod mounts.
+    env = container_env(default.one("Deployment")["spec"]["template"]["spec"]["containers"][0])
+    storage_path = json.loads(env["SCALELADDER_EXECUTOR_OPTIONS"]["value"])["storage_path"]
+    for _, pod in pod_specs(default.one("RayCluster")):
+        mounts = {m["name"]: m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
+        assert mounts["ray-storage"] == storage_path
     shared = render_chart(SCENARIOS["ingress-tls-no-gpu-no-autoscaling"])
     assert all(v["persistentVolumeClaim"]["claimName"] == "ray-results-rwx" for v in results_volume(shared))
 

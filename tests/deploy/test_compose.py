@@ -6,6 +6,7 @@ Compose parser (the `compose-spec` package), and its cross-references are checke
 
 from __future__ import annotations
 
+import json
 import re
 from urllib.parse import urlsplit
 
@@ -109,7 +110,7 @@ def test_control_plane_runs_serve_with_the_documented_settings(services: dict) -
 def test_database_url_reaches_postgres_with_its_credentials(services: dict) -> None:
     postgres = services["postgres"]["environment"]
     urls = {name: services[name]["environment"]["SCALELADDER_DATABASE_URL"]
-            for name in ("migrate", "control-plane", *RAY_NODES)}
+            for name in ("migrate", "control-plane")}
     assert len(set(urls.values())) == 1, f"every service must use the same database: {urls}"
     url = urlsplit(next(iter(urls.values())))
     assert url.scheme == "postgresql+psycopg"
@@ -155,9 +156,11 @@ def test_state_survives_restarts_in_named_volumes(compose: dict, services: dict)
     mounts = {name: dict(reversed(m.split(":")[:2]) for m in service.get("volumes", []))
               for name, service in services.items()}
     assert mounts["postgres"]["/var/lib/postgresql/data"] in declared
-    # Ray Tune's storage (trial checkpoints) is one volume at one path on the head and every worker.
-    results = {mounts[node].get("/home/ray/ray_results") for node in RAY_NODES}
-    assert len(results) == 1 and results <= declared
+    # The runners' Tune storage (trial checkpoints) is one volume at one path on the head and every worker,
+    # the path the control plane hands to the runners.
+    options = json.loads(services["control-plane"]["environment"]["SCALELADDER_EXECUTOR_OPTIONS"])
+    storage = {mounts[node].get(options["storage_path"]) for node in RAY_NODES}
+    assert len(storage) == 1 and storage <= declared
     used = {source for volume_mounts in mounts.values() for source in volume_mounts.values()}
     named = {source for source in used if not source.startswith((".", "/"))}
     assert named == declared, "every named volume is declared, every declared volume is used"

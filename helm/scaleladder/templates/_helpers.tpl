@@ -145,7 +145,7 @@ app.kubernetes.io/part-of: scaleladder
 
 {{/* Pod volumes shared by every Ray pod: Tune's storage and a memory-backed /dev/shm for the object store. */}}
 {{- define "scaleladder.rayVolumes" -}}
-- name: ray-results
+- name: ray-storage
 {{- if .Values.ray.storage.existingClaim }}
   persistentVolumeClaim:
     claimName: {{ .Values.ray.storage.existingClaim }}
@@ -159,7 +159,7 @@ app.kubernetes.io/part-of: scaleladder
 {{- end }}
 
 {{- define "scaleladder.rayVolumeMounts" -}}
-- name: ray-results
+- name: ray-storage
   mountPath: {{ .Values.ray.storage.mountPath }}
 - name: dshm
   mountPath: /dev/shm
@@ -206,13 +206,16 @@ One KubeRay worker group. Called with a dict:
       imagePullSecrets:
         {{- toYaml . | nindent 8 }}
       {{- end }}
+      {{- with $root.Values.ray.podSecurityContext }}
+      securityContext:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
       containers:
         - name: ray-worker
           image: {{ .image }}
           imagePullPolicy: {{ $root.Values.ray.image.pullPolicy }}
           env:
             {{- include "scaleladder.rayAuthEnv" $root | nindent 12 }}
-            {{- include "scaleladder.databaseEnv" $root | nindent 12 }}
             {{- with $root.Values.ray.extraEnv }}
             {{- toYaml . | nindent 12 }}
             {{- end }}
