@@ -7,11 +7,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from service.db import make_engine, make_session_factory
+from service.db import make_engine, make_session_factory, transaction
 from service.errors import install_error_handlers
 from service.executors import make_executor
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.migrate import upgrade
+from service.repositories import TokenRepository
 from service.routes import health, studies, trials
 from service.scheduling import SchedulerCache
 from service.settings import Settings
@@ -26,6 +27,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.should_migrate_on_startup:
         upgrade(engine)
     session_factory = make_session_factory(engine)
+    if settings.bootstrap_token is not None:
+        with transaction(session_factory) as session:
+            TokenRepository(session).ensure(settings.bootstrap_token.get_secret_value(), settings.bootstrap_tenant,
+                                            name="bootstrap")
     executor = make_executor(settings)
 
     @asynccontextmanager

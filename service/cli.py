@@ -19,6 +19,7 @@ from rich.table import Table
 from api.client import Client, StudyHandle
 from api.errors import ScaleLadderError
 from api.schemas import StudyState
+from service.cli_scaling import app as scaling_app
 
 app = typer.Typer(name="scaleladder", help="Multi-fidelity, multi-scale hyperparameter tuning service.",
                   no_args_is_help=True, pretty_exceptions_enable=False)
@@ -28,6 +29,7 @@ study_app = typer.Typer(help="Studies on a running service.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(study_app, name="study")
+app.add_typer(scaling_app, name="scaling")
 
 console = Console()
 

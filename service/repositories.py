@@ -49,6 +49,15 @@ class TokenRepository:
         self.session.flush()
         return token
 
+    def ensure(self, token: str, tenant: str, name: str | None = None) -> bool:
+        """Register a token chosen elsewhere (a deployment's bootstrap token); False if it already exists."""
+        digest = hash_token(token)
+        if self.session.scalar(select(ApiTokenRow.id).where(ApiTokenRow.token_hash == digest)) is not None:
+            return False
+        self.session.add(ApiTokenRow(tenant=tenant, token_hash=digest, name=name))
+        self.session.flush()
+        return True
+
     def tenant_for(self, token: str) -> str | None:
         return self.session.scalar(
             select(ApiTokenRow.tenant).where(ApiTokenRow.token_hash == hash_token(token),

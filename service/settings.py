@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     #: Bearer-token authentication. Turning it off is explicit; every request then acts as ``default_tenant``.
     auth_enabled: bool = True
     default_tenant: str = "default"
+    #: A token registered (hashed) for ``bootstrap_tenant`` at start-up, so a fresh deployment has a first
+    #: token without shell access (docker/env.example). More come from ``scaleladder token create``.
+    bootstrap_token: SecretStr | None = None
+    bootstrap_tenant: str = "default"
     #: How studies run: ``external`` (ask/tell workers) or ``ray``; see ``service.executors.EXECUTORS``.
     executor: str = "external"
     executor_options: dict[str, Any] = Field(default_factory=dict)
