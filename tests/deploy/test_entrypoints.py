@@ -1,8 +1,9 @@
-"""The commands the containers run exist, with the flags they pass, in the installed CLIs.
+"""The commands the containers run, and the settings they pass, exist in the installed code.
 
 Each command line of the Dockerfile, the compose file and the rendered chart is parsed by the real command
 parser (`scaleladder` is typer/click, `ray` is click) without running it: an unknown subcommand or a
-misspelt flag fails here instead of in a crash-looping container.
+misspelt flag fails here instead of in a crash-looping container. Likewise every SCALELADDER_* variable
+must be a field of `service.settings.Settings`, which ignores unknown variables silently.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import click
 import pytest
 
 from tests.deploy.artifacts import (
-    DOCKERFILE, ENV_EXAMPLE, command_args, load_compose, parse_dockerfile, pod_specs, read_env_file,
-    render_chart,
+    DOCKERFILE, ENV_EXAMPLE, command_args, container_env, load_compose, parse_dockerfile, pod_specs,
+    read_env_file, render_chart,
 )
 
 
@@ -100,3 +101,19 @@ def test_kuberay_ray_start_params_are_ray_start_flags(ray_cli) -> None:
         parse(ray_cli, ["ray", "start", *base, *flags])
     with pytest.raises(click.UsageError, match="dashbord-host"):
         parse(ray_cli, ["ray", "start", "--head", "--dashbord-host=0.0.0.0"])
+
+
+def test_every_scaleladder_variable_is_a_setting(compose_services) -> None:
+    from service.settings import Settings
+
+    prefix = Settings.model_config["env_prefix"]
+    known = {prefix + name.upper() for name in Settings.model_fields}
+    used = {name for service in compose_services.values() for name in service.get("environment") or {}}
+    pytest.importorskip("helm_python", reason="pip install helm-python-sdk (test extra)")
+    rendered = render_chart({"database": {"url": "postgresql+psycopg://u:p@db:5432/x"}})
+    used |= {name for obj in rendered.objects for _, pod in pod_specs(obj)
+             for container in pod["spec"]["containers"] for name in container_env(container)}
+    ours = {name for name in used if name.startswith(prefix)}
+    assert {"SCALELADDER_DATABASE_URL", "SCALELADDER_EXECUTOR", "SCALELADDER_EXECUTOR_OPTIONS",
+            "SCALELADDER_BOOTSTRAP_TOKEN", "SCALELADDER_BOOTSTRAP_TENANT"} <= ours
+    assert ours <= known, f"not settings (silently ignored): {sorted(ours - known)}"
