@@ -15,6 +15,7 @@ SCHEDULERS: dict[str, str] = {
     "asha": "schedulers.asha:ASHA",
     "hyperband": "schedulers.hyperband:Hyperband",
     "gp_target": "schedulers.gp_target:GPTarget",
+    "multiscale_bo": "schedulers.multiscale.scheduler:MultiScaleCostAwareBO",
 }
 
 

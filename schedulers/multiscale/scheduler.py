@@ -1,0 +1,328 @@
+"""MultiScaleCostAwareBO: find the best config at the target (s*, m*) while paying mostly for short runs
+of small models.
+
+The scheduler keeps one multi-scale GP (:mod:`schedulers.multiscale.surrogate`) over
+``(config, log size, log steps)`` and uses it three ways:
+
+- ask (:meth:`suggest`): the config and fidelity (size, step budget) with the most target-EI information
+  per unit cost (:mod:`schedulers.multiscale.acquisition`), with the live trials conditioned in as
+  kriging-believer fantasies so asynchronous workers do not pile onto one point;
+- resume (:meth:`resume`): continue the paused trial whose next segment is worth most per unit cost, but
+  only when that beats the best fresh trial, so a paused trial is resumed exactly when it is the better use
+  of a worker;
+- tell (:meth:`report`): STOP a trial when the posterior probability that its config beats the incumbent
+  at the target, given its latest report, falls below ``stop_prob``; at the end of its step budget PAUSE
+  it (resumable, to be weighed against fresh trials) unless it reached the target steps.
+
+Replay determinism and cost. Decisions depend on the model, so the model a decision sees must be a
+function of the event history alone. The "decision model" is therefore rebuilt only at SUGGEST events
+(which replay re-applies): it is re-conditioned on the current training set when the number of
+observations grew by ``refresh_growth`` since the last rebuild, and its hyperparameters are refitted when
+it grew by ``refit_growth`` since the last fit (L-BFGS capped at ``fit_iters`` iterations on at most
+``fit_max`` points, warm-started, no timeouts or random restarts). Between rebuilds a decision conditions
+the model on the trial's latest report in ``O(n)`` (two-point Gaussian conditioning), never a refit.
+Ask-time answers (suggest, resume, recommend) use a fresh conditioning on all current data with the
+same hyperparameters; they do not change the state.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from schedulers.base import Decision, Recommendation, Scheduler, Trial, TrialState
+from schedulers.errors import InvalidProblemError, ModelFittingError
+from schedulers.models.candidates import candidate_set, unique_rows
+from schedulers.multiscale.acquisition import (Fidelity, best_fidelity, probability_of_improvement,
+                                               target_ei)
+from schedulers.multiscale.features import FidelityEncoder, OptimumShift
+from schedulers.multiscale.kernels import MeanKind
+from schedulers.multiscale.observations import ObservationStore
+from schedulers.multiscale.surrogate import Posterior, Surrogate, fit_surrogate
+from schedulers.problem import Direction, Problem
+
+
+class MultiScaleCostAwareBO(Scheduler):
+    """Multi-fidelity, multi-scale, cost-aware asynchronous Bayesian optimisation (see the module docstring).
+
+    Options (defaults):
+
+    - ``n_init`` (4): trials drawn at random, each run to the target steps at the smallest size, before
+      the model takes over.
+    - ``mean`` ("scaling_law"): GP mean, ``"scaling_law"`` (``c + a_m exp(-r_m u_m) + a_s exp(-r_s u_s)``)
+      or ``"constant"``.
+    - ``n_max`` (300): most points the GP is conditioned on (subsampled curves, best and most recent
+      trials first).
+    - ``fit_max`` (120): most points used to fit hyperparameters; ``fit_iters`` (40): L-BFGS iterations.
+    - ``refit_growth`` (1.5): refit hyperparameters when the observation count grew by this factor.
+    - ``refresh_growth`` (0.05): re-condition the decision model when the observation count grew by this
+      fraction (and by at least one observation) since the last rebuild.
+    - ``stop_prob`` (0.01): stop a trial when P(its target value beats the incumbent) is below this.
+    - ``stop_grace`` (2): never stop before this many multiples of the smallest report step.
+    - ``step_ratio`` (2.0): ratio between successive step budgets on the fidelity grid.
+    - ``n_candidates`` (256): quasi-random candidates per ask, plus ``n_local`` (32) perturbations of
+      each of the 5 best evaluated configs; ``top_k`` (8) of them get a fidelity search.
+    - ``optimum_shift`` (None): warm-start prior on how the optimum moves with model size, either a
+      callable ``params -> {name: predicted optimal value}`` (e.g. from ``schedulers.scaling``) or
+      ``{name: exponent}`` for log-scaled parameters whose optimum scales as ``size ** exponent``.
+    """
+
+    name = "multiscale_bo"
+
+    def __init__(self, problem: Problem, seed: int = 0, *, n_init: int = 4, mean: str = "scaling_law",
+                 n_max: int = 300, fit_max: int = 120, fit_iters: int = 40, refit_growth: float = 1.5,
+                 refresh_growth: float = 0.05, stop_prob: float = 0.01, stop_grace: float = 2.0,
+                 step_ratio: float = 2.0, n_candidates: int = 256, n_local: int = 32, top_k: int = 8,
+                 optimum_shift: Callable[[float], Mapping[str, float]] | Mapping[str, float] | None = None,
+                 **options: Any) -> None:
+        super().__init__(problem, seed, **options)
+        checks = {"n_init": n_init >= 1, "n_max": n_max >= 8, "fit_max": 8 <= fit_max <= n_max,
+                  "fit_iters": fit_iters >= 1, "refit_growth": refit_growth >= 1.0,
+                  "refresh_growth": refresh_growth >= 0.0, "stop_prob": 0.0 <= stop_prob < 1.0,
+                  "stop_grace": stop_grace >= 0.0, "step_ratio": step_ratio > 1.0,
+                  "n_candidates": n_candidates >= 1, "n_local": n_local >= 0, "top_k": top_k >= 1}
+        for option, ok in checks.items():
+            if not ok:
+                raise InvalidProblemError(f"scheduler {self.name!r}: invalid value for option {option!r}",
+                                          field=f"scheduler.options.{option}")
+        try:
+            self.mean_kind = MeanKind(mean)
+        except ValueError:
+            raise InvalidProblemError(f"mean must be one of {[k.value for k in MeanKind]}, got {mean!r}",
+                                      field="scheduler.options.mean") from None
+        self.n_init, self.n_max, self.fit_max, self.fit_iters = n_init, n_max, fit_max, fit_iters
+        self.refit_growth, self.refresh_growth = refit_growth, refresh_growth
+        self.stop_prob, self.stop_grace, self.step_ratio = stop_prob, stop_grace, step_ratio
+        self.n_candidates, self.n_local, self.top_k = n_candidates, n_local, top_k
+        shift = OptimumShift(problem, optimum_shift) if optimum_shift is not None else None
+        self.encoder = FidelityEncoder(problem, shift)
+        self.store = ObservationStore(self.encoder)
+        self.step_grid = self.encoder.step_grid(step_ratio)
+        # the decision model (rebuilt only at SUGGEST events; see the module docstring)
+        self.surrogate: Surrogate | None = None
+        self._decision_model: Posterior | None = None
+        self._incumbent = math.inf
+        self._obs_at_fit = 0
+        self._obs_at_refresh = 0
+        self._n_fits = 0
+        self._n_refreshes = 0
+        self._ask_cache: tuple[tuple[int, int], Any] | None = None
+
+    # ------------------------------------------------------------------ hooks (live and replay)
+    def _on_suggest(self, trial: Trial) -> None:
+        self.store.add_trial(trial.trial_id, self.encoder.aligned_x(trial.params, trial.size), trial.size)
+        self._refresh_if_due()
+
+    def _on_report(self, trial: Trial, step: int, y: float) -> Decision:
+        self.store.add_report(trial.trial_id, step, y)
+        finished = step >= self.encoder.target_steps
+        at_budget_end = step >= trial.steps
+        if (self._decision_model is not None and trial.replicate == 0
+                and step >= self.stop_grace * self.encoder.min_steps
+                and self.target_improvement_probability(trial, step, y) < self.stop_prob):
+            return Decision.STOP
+        if at_budget_end and not finished:
+            return Decision.PAUSE
+        return Decision.CONTINUE
+
+    def _on_end(self, trial: Trial) -> None:
+        if trial.state is TrialState.FAILED:
+            self.store.add_failure(trial.trial_id, trial.last_step or self.encoder.min_steps)
+
+    def _extra_state(self) -> Any:
+        return {"fits": self._n_fits, "refreshes": self._n_refreshes,
+                "observations": self.store.n_observations}
+
+    # ------------------------------------------------------------------ the decision model
+    def _refresh_if_due(self) -> None:
+        n_obs = self.store.n_observations
+        if n_obs - self._obs_at_refresh < max(1.0, self.refresh_growth * self._obs_at_refresh):
+            return
+        X, y = self.store.training_set(self.n_max)
+        trials_with_data = sum(1 for c in self.store.curves.values() if c.points)
+        if len(y) < 4 or trials_with_data < min(self.n_init, 2):
+            return
+        if self.surrogate is None or n_obs >= self.refit_growth * self._obs_at_fit:
+            warm = self.surrogate.state() if self.surrogate is not None else None
+            self.surrogate = fit_surrogate(X[: self.fit_max], y[: self.fit_max], mean_kind=self.mean_kind,
+                                           warm_start=warm, max_iter=self.fit_iters)
+            self._obs_at_fit = n_obs
+            self._n_fits += 1
+        try:
+            self._decision_model = self.surrogate.condition(X, y)
+        except ModelFittingError:
+            return  # keep the previous decision model; the next rebuild has more data
+        self._incumbent = self._incumbent_value(self._decision_model, X)
+        self._obs_at_refresh = n_obs
+        self._n_refreshes += 1
+
+    def _incumbent_value(self, post: Posterior, X: np.ndarray) -> float:
+        """Best posterior mean at the target among the configs in the training set."""
+        configs = unique_rows(X[:, : self.encoder.dim])
+        mean, _ = post.predict(self.encoder.at_target(configs))
+        return float(mean.min())
+
+    def target_improvement_probability(self, trial: Trial, step: int, y: float) -> float:
+        """P(f(x, s*, m*) < incumbent) for ``trial``'s config given the decision model and the trial's
+        report ``y`` at ``step`` (two-point Gaussian conditioning, ``O(n)``)."""
+        post = self._decision_model
+        assert post is not None
+        x = self.store.curves[trial.trial_id].x
+        rows = np.vstack([self.encoder.at_target(x[None, :]), self.encoder.inputs(x, trial.size, step)[None]])
+        mean, cov = post.joint(rows)
+        obs_var = max(cov[1, 1], 0.0) + post.noise
+        gain = cov[0, 1] / obs_var
+        mean_t = mean[0] + gain * (y - mean[1])
+        var_t = max(cov[0, 0] - gain * cov[0, 1], 1e-12)
+        return probability_of_improvement(mean_t, math.sqrt(var_t), self._incumbent)
+
+    # ------------------------------------------------------------------ ask-time model (stateless)
+    def _ask_model(self, with_pending: bool = True) -> Posterior | None:
+        if self.surrogate is None:
+            return None
+        X, y = self.store.training_set(self.n_max)
+        try:
+            post = self.surrogate.condition(X, y)
+        except ModelFittingError:
+            return self._decision_model
+        if with_pending:
+            pending = [self.encoder.inputs(self.store.curves[t.trial_id].x, t.size, t.steps)
+                       for t in self.live_trials()]
+            if pending:
+                post = post.believe(np.asarray(pending))
+        return post
+
+    def _evaluated_configs(self) -> tuple[np.ndarray, list[int]]:
+        """Unique target-frame configs with data ``k x d``, and for each the trial at the highest fidelity."""
+        best: dict[bytes, tuple[tuple[int, int], int, np.ndarray]] = {}
+        for c in self.store.curves.values():
+            if not c.points and c.failed_at is None:
+                continue
+            key = np.round(c.x, 9).tobytes()
+            last = c.last
+            rank = (self.ladder.index(c.size), last[0] if last else 0)
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, c.trial_id, c.x)
+        items = sorted(best.values(), key=lambda v: v[1])
+        if not items:
+            return np.zeros((0, self.encoder.dim)), []
+        return np.asarray([v[2] for v in items]), [v[1] for v in items]
+
+    def _fresh_fidelities(self) -> list[Fidelity]:
+        cm = self.problem.cost_model
+        return [Fidelity(size.name, s, cm.cost(s, size)) for size in self.encoder.sizes for s in self.step_grid]
+
+    def _candidates(self, post: Posterior, evaluated: np.ndarray) -> np.ndarray:
+        if self.space.dim == 0:
+            return np.full((1, 1), 0.5)
+        centers = None
+        if len(evaluated):
+            mean, _ = post.predict(self.encoder.at_target(evaluated))
+            centers = evaluated[np.argsort(mean)[:5]]
+        rng = self._rng(7)
+        cands = candidate_set(self.space, rng, n_global=self.n_candidates, incumbents=centers,
+                              n_local=self.n_local, scale=0.1)
+        return np.vstack([cands, evaluated]) if len(evaluated) else cands
+
+    def _best_fresh(self, post: Posterior) -> tuple[float, np.ndarray, Fidelity]:
+        """(value per cost, target-frame config, fidelity) of the best new trial."""
+        evaluated, _ = self._evaluated_configs()
+        cands = self._candidates(post, evaluated)
+        best_mean = (float(post.predict(self.encoder.at_target(evaluated))[0].min()) if len(evaluated)
+                     else self._incumbent)
+        ei, _, _ = target_ei(post, self.encoder, cands, best_mean)
+        fidelities = self._fresh_fidelities()
+        choice: tuple[float, np.ndarray, Fidelity] | None = None
+        for i in np.argsort(-ei, kind="stable")[: self.top_k]:
+            score, fid = best_fidelity(post, self.encoder, cands[i], float(ei[i]), fidelities)
+            if choice is None or score > choice[0]:
+                choice = (score, cands[i], fid)
+        assert choice is not None
+        return choice
+
+    def _best_resume(self, post: Posterior) -> tuple[float, Trial, Fidelity] | None:
+        paused = [t for t in self.trials.values()
+                  if t.state is TrialState.PAUSED and t.last_step < self.encoder.target_steps]
+        if not paused:
+            return None
+        X = np.asarray([self.store.curves[t.trial_id].x for t in paused])
+        evaluated, _ = self._evaluated_configs()
+        best_mean = float(post.predict(self.encoder.at_target(evaluated))[0].min())
+        ei, _, _ = target_ei(post, self.encoder, X, best_mean)
+        cm = self.problem.cost_model
+        choice: tuple[float, Trial, Fidelity] | None = None
+        for i in np.argsort(-ei, kind="stable")[: self.top_k]:
+            t = paused[int(i)]
+            size = self._size(t.size)
+            options = [Fidelity(t.size, s, cm.segment_cost(t.last_step, s, size), t.last_step)
+                       for s in self.step_grid if s > t.last_step]
+            if not options:
+                continue
+            score, fid = best_fidelity(post, self.encoder, X[i], float(ei[i]), options)
+            if choice is None or score > choice[0]:
+                choice = (score, t, fid)
+        return choice
+
+    def _plan(self) -> tuple[Posterior, tuple[float, np.ndarray, Fidelity]] | None:
+        """The ask-time model and the best fresh trial, cached per state (resume() then suggest())."""
+        key = (len(self.trials), len(self.events))
+        if self._ask_cache is not None and self._ask_cache[0] == key:
+            return self._ask_cache[1]
+        post = self._ask_model()
+        plan = None if post is None else (post, self._best_fresh(post))
+        self._ask_cache = (key, plan)
+        return plan
+
+    # ------------------------------------------------------------------ ask
+    def _init_fidelity(self) -> tuple[str, int]:
+        sizes = self.encoder.sizes
+        if len(sizes) > 1:
+            return sizes[0].name, self.encoder.target_steps
+        return sizes[0].name, self.step_grid[len(self.step_grid) // 2]
+
+    def _propose(self, n: int) -> Sequence[tuple[dict[str, Any], str, int]]:
+        plan = self._plan() if len(self.trials) >= self.n_init else None
+        if plan is None:
+            size, steps = self._init_fidelity()
+            return [(p, size, steps) for p in self.space.sample(self._rng(1), n)]
+        post, first = plan
+        out = []
+        for i in range(n):
+            score, x, fid = first if i == 0 else self._best_fresh(post)
+            out.append((self.encoder.config_at(x, fid.size), fid.size, fid.steps))
+            # kriging believer for the next pick of this batch
+            post = post.believe(self.encoder.inputs(x, fid.size, fid.steps)[None, :])
+        return out
+
+    def _choose_resume(self) -> tuple[int, int] | None:
+        if self.surrogate is None or not any(t.state is TrialState.PAUSED for t in self.trials.values()):
+            return None
+        plan = self._plan()
+        if plan is None:
+            return None
+        post, (fresh_score, _, _) = plan
+        resume = self._best_resume(post)
+        if resume is None or resume[0] < fresh_score:
+            return None
+        _, trial, fid = resume
+        return trial.trial_id, fid.steps
+
+    # ------------------------------------------------------------------ recommend
+    def recommend(self) -> Recommendation:
+        """The evaluated config with the best posterior mean at the target, with the GP's predicted target
+        value and standard deviation (user's direction). Before the first fit: the base rule."""
+        post = self._ask_model(with_pending=False)
+        evaluated, trial_ids = self._evaluated_configs()
+        if post is None or not len(evaluated):
+            return super().recommend()
+        mean, var = post.predict(self.encoder.at_target(evaluated))
+        i = int(np.argmin(mean))
+        trial = self.trials[trial_ids[i]]
+        target = self.problem.target
+        params = (dict(trial.params) if self.encoder.optimum_shift is None or trial.size == target.size
+                  else self.encoder.config_at(evaluated[i], target.size))
+        predicted = float(mean[i]) if self.problem.direction is Direction.MINIMIZE else -float(mean[i])
+        return Recommendation(params, predicted, float(math.sqrt(var[i])), target.size, target.steps,
+                              trial.trial_id, tuple(self.space.border_warnings(params)))

@@ -1,0 +1,285 @@
+"""The multi-scale GP: hyperparameter fitting (rare, bounded) and exact conditioning (cheap, frequent).
+
+Two objects, two costs:
+
+- :func:`fit_surrogate` maximises the exact marginal likelihood of a GPyTorch ``ExactGP`` with the
+  covariance and mean of :mod:`schedulers.multiscale.kernels`, warm-started from the previous
+  hyperparameters, with L-BFGS-B capped at ``max_iter`` iterations and on at most a few hundred points.
+  It never uses a wall-clock timeout or random restarts, so a fit is a pure function of its inputs (the
+  scheduler's replay relies on that). It returns a :class:`Surrogate`: frozen hyperparameters plus the
+  outcome standardisation in force for them.
+- :meth:`Surrogate.condition` builds a :class:`Posterior` on any training set with those hyperparameters:
+  one Cholesky factorisation (``O(n^3)``, ``n`` capped by the caller), after which predictions cost
+  ``O(n^2)`` per point and adding points (new reports, kriging-believer fantasies) is a block update of the
+  factor (``O(n^2 k)``), not a refit.
+
+Units: every public value here is in the *minimisation* units of the caller (``y``), not standardised.
+Shapes: inputs are ``n x D`` with ``D = d + 2`` (see :mod:`schedulers.multiscale.features`); outputs ``n``
+vectors and ``n x n`` covariances. Fitting runs in torch (float64); conditioning and prediction run in
+numpy on the extracted :class:`Hyperparameters`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from scipy.linalg import cho_solve, solve_triangular
+from botorch.exceptions.warnings import OptimizationWarning
+from botorch.models.gpytorch import GPyTorchModel
+from botorch.optim.fit import fit_gpytorch_mll_scipy
+from gpytorch.constraints import GreaterThan
+from gpytorch.distributions import MultivariateNormal
+from gpytorch.likelihoods import GaussianLikelihood
+from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.models import ExactGP
+from gpytorch.priors import LogNormalPrior
+
+from schedulers.errors import ModelFittingError
+from schedulers.multiscale.kernels import MeanKind, make_mean, multiscale_kernel
+
+DTYPE = torch.float64
+_JITTER = 1e-8
+_SQRT5 = 5.0 ** 0.5
+
+
+class MultiScaleGP(ExactGP, GPyTorchModel):
+    """Exact GP over ``[x, u_m, u_s]`` with the multi-scale kernel; trained on standardised outcomes.
+    A BoTorch model, so its ``posterior`` works with BoTorch acquisition functions too."""
+
+    _num_outputs = 1
+
+    def __init__(self, train_X: torch.Tensor, train_y: torch.Tensor, mean_kind: MeanKind) -> None:
+        likelihood = GaussianLikelihood(noise_prior=LogNormalPrior(-4.0, 1.0),
+                                        noise_constraint=GreaterThan(1e-6))
+        super().__init__(train_X, train_y, likelihood)
+        dim = train_X.shape[-1] - 2
+        self.mean_module = make_mean(mean_kind, dim)
+        self.covar_module = multiscale_kernel(dim)
+        self._initialise()
+        self.to(DTYPE)
+
+    def _initialise(self) -> None:
+        # start from the priors' typical values rather than the constraints' midpoints
+        self.likelihood.noise = 1e-2
+        self.covar_module.outputscale = 1.0
+        for decay in self.covar_module.base_kernel.kernels[1:]:
+            decay.lengthscale = 0.5
+            decay.power = 1.5
+            decay.offset = 1.0
+
+    def forward(self, X: torch.Tensor) -> MultivariateNormal:
+        return MultivariateNormal(self.mean_module(X), self.covar_module(X))
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """The fitted GP as plain arrays, evaluated in numpy (GPyTorch's lazy kernels cost milliseconds per call
+    in bookkeeping alone, which the per-report decisions cannot afford). Standardised units."""
+
+    outputscale: float
+    lengthscales: np.ndarray        # d, Matern-5/2 over the config columns
+    decay: tuple[tuple[float, float, float], tuple[float, float, float]]  # (beta, alpha, w) for u_m, u_s
+    noise: float
+    mean_kind: MeanKind
+    mean: tuple[float, ...]         # constant | (c, a_m, a_s, r_m, r_s)
+
+    @classmethod
+    def of(cls, model: "MultiScaleGP", mean_kind: MeanKind) -> "Hyperparameters":
+        scale = model.covar_module
+        matern, decay_m, decay_s = scale.base_kernel.kernels
+        decay = tuple((float(k.lengthscale.item()), float(k.power.item()), float(k.offset.item()))
+                      for k in (decay_m, decay_s))
+        mean_module = model.mean_module
+        if mean_kind is MeanKind.SCALING_LAW:
+            mean = (float(mean_module.constant.item()), *map(float, mean_module.amplitude.detach()),
+                    *map(float, mean_module.rate.detach()))
+        else:
+            mean = (float(mean_module.constant.item()),)
+        return cls(float(scale.outputscale.item()), matern.lengthscale.detach().numpy().reshape(-1).copy(),
+                   decay, float(model.likelihood.noise.item()), mean_kind, mean)  # type: ignore[arg-type]
+
+    def covariance(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """Prior covariance ``a x b`` of inputs ``a x D`` and ``b x D``."""
+        d = self.lengthscales.shape[0]
+        a, b = A[:, :d] / self.lengthscales, B[:, :d] / self.lengthscales
+        sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+        r = np.sqrt(np.clip(sq, 1e-30, None)) * _SQRT5
+        k = (1.0 + r + r * r / 3.0) * np.exp(-r)
+        for col, (beta, alpha, w) in zip((d, d + 1), self.decay):
+            k = k * (w + (1.0 + (A[:, col][:, None] + B[:, col][None, :]) / beta) ** -alpha)
+        return self.outputscale * k
+
+    def variance(self, A: np.ndarray) -> np.ndarray:
+        """Prior variance ``a`` (the diagonal of :meth:`covariance`)."""
+        d = self.lengthscales.shape[0]
+        k = np.full(A.shape[0], self.outputscale)
+        for col, (beta, alpha, w) in zip((d, d + 1), self.decay):
+            k = k * (w + (1.0 + 2.0 * A[:, col] / beta) ** -alpha)
+        return k
+
+    def prior_mean(self, A: np.ndarray) -> np.ndarray:
+        if self.mean_kind is MeanKind.SCALING_LAW:
+            c, a_m, a_s, r_m, r_s = self.mean
+            d = self.lengthscales.shape[0]
+            return c + a_m * np.exp(-r_m * A[:, d]) + a_s * np.exp(-r_s * A[:, d + 1])
+        return np.full(A.shape[0], self.mean[0])
+
+
+@dataclass
+class Surrogate:
+    """Frozen GP hyperparameters plus the standardisation ``(y - y_mean) / y_std`` they were fitted in."""
+
+    model: MultiScaleGP
+    hyper: Hyperparameters
+    y_mean: float
+    y_std: float
+    fitted: bool = True
+    fit_error: str | None = None
+
+    @property
+    def noise(self) -> float:
+        """Observation-noise variance in the caller's units."""
+        return self.hyper.noise * self.y_std ** 2
+
+    def state(self) -> dict[str, Any]:
+        """Hyperparameters for a warm start of the next fit."""
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()
+                if not k.startswith("train_")}
+
+    def condition(self, X: np.ndarray, y: np.ndarray) -> "Posterior":
+        """The exact posterior given ``n x D`` inputs and ``n`` outcomes, with these hyperparameters."""
+        return Posterior.build(self, np.asarray(X, dtype=float), np.asarray(y, dtype=float))
+
+
+def fit_surrogate(X: np.ndarray, y: np.ndarray, *, mean_kind: MeanKind = MeanKind.SCALING_LAW,
+                  warm_start: dict[str, Any] | None = None, max_iter: int = 60) -> Surrogate:
+    """Fit hyperparameters on ``n x D`` inputs and ``n`` outcomes (minimisation units).
+
+    On an optimiser failure or non-finite result the warm-start (or prior-centred) hyperparameters are
+    kept and the returned surrogate has ``fitted=False``; the caller keeps working.
+    """
+    Xt = torch.as_tensor(X, dtype=DTYPE)
+    yt = torch.as_tensor(y, dtype=DTYPE)
+    if Xt.ndim != 2 or yt.shape != (Xt.shape[0],) or Xt.shape[0] < 2:
+        raise ModelFittingError(f"need n >= 2 points as n x D inputs and n outcomes, got {tuple(Xt.shape)}"
+                                f" and {tuple(yt.shape)}")
+    y_mean = float(yt.mean())
+    y_std = float(yt.std()) if float(yt.std()) > 1e-12 else 1.0
+    model = MultiScaleGP(Xt, (yt - y_mean) / y_std, mean_kind)
+    if warm_start is not None:
+        model.load_state_dict(warm_start, strict=False)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    error = None
+    mll = ExactMarginalLogLikelihood(model.likelihood, model)
+    model.train()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizationWarning)
+            fit_gpytorch_mll_scipy(mll, options={"maxiter": int(max_iter)})
+        if not all(torch.isfinite(p).all() for p in model.parameters()):
+            raise ModelFittingError("non-finite hyperparameters after fitting")
+    except Exception as exc:  # the optimiser raises assorted numerical errors; keep the previous fit
+        error = f"{type(exc).__name__}: {exc}"
+        model.load_state_dict(start)
+    model.eval()
+    return Surrogate(model, Hyperparameters.of(model, mean_kind), y_mean, y_std,
+                     fitted=error is None, fit_error=error)
+
+
+class Posterior:
+    """Exact GP posterior on a fixed training set with a cached Cholesky factor ``L L^T = K + noise I``."""
+
+    def __init__(self, surrogate: Surrogate, X: np.ndarray, r: np.ndarray, L: np.ndarray) -> None:
+        self.surrogate = surrogate
+        self.hyper = surrogate.hyper
+        self.X = X          # n x D
+        self._r = r         # n: standardised outcomes minus the prior mean
+        self._L = L         # n x n lower triangular
+        self._alpha = cho_solve((L, True), r) if len(r) else r
+
+    @classmethod
+    def build(cls, surrogate: Surrogate, X: np.ndarray, y: np.ndarray) -> "Posterior":
+        hyper = surrogate.hyper
+        r = (y - surrogate.y_mean) / surrogate.y_std - hyper.prior_mean(X)
+        K = hyper.covariance(X, X)
+        K[np.diag_indices_from(K)] += hyper.noise + _JITTER
+        jitter = 0.0
+        while True:
+            try:
+                L = np.linalg.cholesky(K + jitter * np.eye(len(X)) if jitter else K)
+                break
+            except np.linalg.LinAlgError:
+                jitter = 1e-6 if jitter == 0.0 else jitter * 10.0
+                if jitter > 1.0:
+                    raise ModelFittingError("kernel matrix is not positive definite") from None
+        return cls(surrogate, X, r, L)
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def noise(self) -> float:
+        """Observation-noise variance in the caller's units."""
+        return self.surrogate.noise
+
+    def _solve(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(standardised posterior mean ``q``, ``V = L^-1 K(X, Q)`` ``n x q``)."""
+        Kxq = self.hyper.covariance(self.X, Q)
+        mean = self.hyper.prior_mean(Q) + Kxq.T @ self._alpha
+        V = solve_triangular(self._L, Kxq, lower=True, check_finite=False)
+        return mean, V
+
+    def predict(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean and variance of the latent ``f`` at ``q x D`` points (caller's units)."""
+        Q = np.asarray(Q, dtype=float)
+        mean, V = self._solve(Q)
+        var = np.clip(self.hyper.variance(Q) - (V * V).sum(0), 1e-12, None)
+        s = self.surrogate.y_std
+        return mean * s + self.surrogate.y_mean, var * s * s
+
+    def joint(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Posterior mean ``q`` and covariance ``q x q`` of the latent ``f`` (caller's units)."""
+        Q = np.asarray(Q, dtype=float)
+        mean, V = self._solve(Q)
+        cov = self.hyper.covariance(Q, Q) - V.T @ V
+        s = self.surrogate.y_std
+        return mean * s + self.surrogate.y_mean, cov * s * s
+
+    def condition(self, Xn: np.ndarray, yn: np.ndarray) -> "Posterior":
+        """This posterior with ``k`` more observations: a block update of the Cholesky factor."""
+        Xn = np.asarray(Xn, dtype=float).reshape(-1, self.X.shape[1])
+        yn = np.asarray(yn, dtype=float).reshape(-1)
+        if len(yn) == 0:
+            return self
+        hyper = self.hyper
+        rn = (yn - self.surrogate.y_mean) / self.surrogate.y_std - hyper.prior_mean(Xn)
+        K12 = hyper.covariance(self.X, Xn)
+        K22 = hyper.covariance(Xn, Xn) + (hyper.noise + _JITTER) * np.eye(len(yn))
+        L12 = solve_triangular(self._L, K12, lower=True, check_finite=False)
+        try:
+            L22 = np.linalg.cholesky(K22 - L12.T @ L12 + 1e-9 * np.eye(len(yn)))
+        except np.linalg.LinAlgError:  # numerically a duplicate: refactorise with jitter
+            return Posterior.build(self.surrogate, np.vstack([self.X, Xn]), np.concatenate([self.y, yn]))
+        n, k = self.n, len(yn)
+        L = np.zeros((n + k, n + k))
+        L[:n, :n] = self._L
+        L[n:, :n] = L12.T
+        L[n:, n:] = L22
+        return Posterior(self.surrogate, np.vstack([self.X, Xn]), np.concatenate([self._r, rn]), L)
+
+    @property
+    def y(self) -> np.ndarray:
+        """Training outcomes in the caller's units."""
+        return (self._r + self.hyper.prior_mean(self.X)) * self.surrogate.y_std + self.surrogate.y_mean
+
+    def believe(self, Xn: np.ndarray) -> "Posterior":
+        """Kriging believer: condition on ``k`` pending points ``k x D`` at their posterior mean."""
+        if len(Xn) == 0:
+            return self
+        mean, _ = self.predict(Xn)
+        return self.condition(Xn, mean)
