@@ -21,6 +21,7 @@ PEERS: dict[str, str] = {
     "dehb": "bench.peers.dehb_peer:Dehb",
     "bohb": "bench.peers.ray_tune:RayBohb",
     "smac_mf": "bench.peers.smac_peer:SmacMultiFidelity",
+    "botorch_mfkg": "bench.peers.botorch_mfkg:BotorchMfkg",
 }
 
 #: peer name -> the exact install / import error that keeps it out of this environment

@@ -19,8 +19,12 @@ from schedulers.cost import AnalyticCost
 from schedulers.problem import Direction, FidelityLadder, Problem, Target, sizes_from
 from schedulers.space import SearchSpace
 
-#: trials per run; the BoTorch peers fit a GP per suggestion, so they get fewer
-N_TRIALS = {"botorch_mfkg": 7, "mfms_gp": 7}
+#: trials per run; the BoTorch peers fit a GP per suggestion, so they get fewer (and smaller settings)
+N_TRIALS = {"botorch_mfkg": 5, "mfms_gp": 6}
+OPTIONS: dict[str, dict[str, Any]] = {
+    "botorch_mfkg": {"n_init": 4, "num_fantasies": 2, "raw_samples": 16, "maxiter": 10, "fit_maxiter": 30},
+    "mfms_gp": {"n_init": 4, "raw_samples": 32, "fit_maxiter": 30},
+}
 
 
 def tiny_problem(direction: Direction = Direction.MINIMIZE) -> Problem:
@@ -101,7 +105,8 @@ def test_peer_contract(name: str) -> None:
     _peer_or_skip(name)
     problem = tiny_problem()
     n = N_TRIALS.get(name, 14)
-    sched = make_peer(name, problem, seed=3)
+    opts = OPTIONS.get(name, {})
+    sched = make_peer(name, problem, seed=3, **opts)
     log = drive(sched, n, nan_trial=1)
     asked = {entry[1] for entry in log if entry[0] == "ask"}
     assert len(asked) >= min(n, 3), f"{name} issued only {sorted(asked)}"
@@ -113,11 +118,11 @@ def test_peer_contract(name: str) -> None:
     assert rec.size == problem.target.size and rec.steps == problem.target.steps
 
     # determinism for a seed
-    again = make_peer(name, problem, seed=3)
+    again = make_peer(name, problem, seed=3, **opts)
     assert drive(again, n, nan_trial=1) == log
 
     # replay re-drives the peer: same snapshot, same next answers
-    fresh = make_peer(name, problem, seed=3).replay(sched.events)
+    fresh = make_peer(name, problem, seed=3, **opts).replay(sched.events)
     assert fresh.snapshot() == sched.snapshot()
     nxt_live, nxt_replayed = sched.suggest(1), fresh.suggest(1)
     assert [(s.trial_id, s.params, s.size, s.steps) for s in nxt_live] == \

@@ -1,0 +1,230 @@
+"""Shared machinery of the two BoTorch multi-fidelity peers (MFKG and MFMS-GP): the fidelity encoding,
+the training data taken from the trials' curves, the initial design, pending trials and the
+recommendation at the target.
+
+Inputs are ``n x (d + 2)``: the space's unit-cube encoding (``d`` columns), then the normalised steps
+``s / max_steps`` and the normalised model size ``log(params / smallest) / log(largest / smallest)``
+(0 for a one-size ladder). Outputs are minimisation values standardised by the mean and standard deviation
+of the observed ones (by hand, not with an outcome transform, so that a model rebuilt on pending points
+can take the fitted hyperparameters as they are).
+
+Pending trials (issued, not reported back) enter the data as "kriging believers": their posterior mean
+under the model fitted to the real data, so parallel workers get different suggestions.
+
+The model is fitted lazily, on the next ``suggest`` or ``recommend``; every fit and acquisition
+optimisation runs under a torch seed drawn from :meth:`Scheduler._rng`, so a seed reproduces a run and
+replaying a history costs no model work at all.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from schedulers.base import Recommendation, Scheduler, Trial
+from schedulers.errors import InvalidProblemError
+from schedulers.problem import Problem
+
+DTYPE_NAME = "float64"
+
+
+@dataclass
+class TrainingData:
+    """``X``: ``n x (d + 2)``, ``y``: ``n`` minimisation values (raw), ``trial_ids``: the trial of each row."""
+
+    X: np.ndarray
+    y: np.ndarray
+    trial_ids: list[int]
+
+
+@contextlib.contextmanager
+def torch_seed(seed: int) -> Iterator[None]:
+    """Seed torch's global RNG for a block (BoTorch's raw samples and fantasies draw from it) and restore
+    the caller's state afterwards."""
+    import torch
+
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
+class MultiFidelityGPPeer(Scheduler, abc.ABC):
+    """Base of the BoTorch multi-fidelity peers. Subclasses implement :meth:`_make_model` (an unfitted
+    BoTorch model on ``batch x n x (d + 2)`` inputs) and :meth:`_select` (the next config and fidelity).
+
+    Options: ``n_init`` random trials first (at random sizes, at the smallest step option),
+    ``max_points`` caps the GP's training set (the most recent trials' points are kept),
+    ``points_per_trial`` caps the points taken from one learning curve (evenly spaced, last included),
+    ``fit_maxiter`` caps the L-BFGS iterations of the marginal-likelihood fit.
+    """
+
+    def __init__(self, problem: Problem, seed: int = 0, n_init: int = 5, max_points: int = 120,
+                 points_per_trial: int = 4, fit_maxiter: int = 200, **options: Any) -> None:
+        super().__init__(problem, seed, **options)
+        if n_init < 1 or max_points < 2 or points_per_trial < 1:
+            raise InvalidProblemError("need n_init >= 1, max_points >= 2, points_per_trial >= 1",
+                                      field="scheduler.options")
+        self.n_init = n_init
+        self.max_points = max_points
+        self.points_per_trial = points_per_trial
+        self.fit_maxiter = fit_maxiter
+        params = [s.params for s in self.ladder.sizes]
+        self._log_span = math.log(params[-1] / params[0]) if len(params) > 1 else 0.0
+        self._model_cache: tuple[int, Any, float, float, TrainingData] | None = None
+
+    # ---------------------------------------------------------------- fidelity encoding
+    def s_norm(self, steps: float) -> float:
+        return float(steps) / self.ladder.max_steps
+
+    def m_norm(self, size: str) -> float:
+        if self._log_span == 0.0:
+            return 0.0
+        return math.log(self._size(size).params / self.ladder.sizes[0].params) / self._log_span
+
+    @property
+    def target_fidelity(self) -> tuple[float, float]:
+        t = self.problem.target
+        return self.s_norm(t.steps), self.m_norm(t.size)
+
+    def nearest_size(self, m: float) -> str:
+        return min(self.ladder.sizes, key=lambda z: abs(self.m_norm(z.name) - m)).name
+
+    def step_options(self) -> list[int]:
+        """The step budgets a suggestion may take: a third, two thirds and all of the target steps,
+        snapped to reporting steps (the grid of the MFMS-GP authors' code: 60, 120, 197 of 197)."""
+        report = [s for s in self.ladder.report_steps if s >= self.ladder.min_steps] or [self.ladder.max_steps]
+        out = []
+        for frac in (1 / 3, 2 / 3, 1.0):
+            want = frac * self.problem.target.steps
+            out.append(min(report, key=lambda s: (abs(s - want), s)))
+        return sorted(set(out))
+
+    def fidelity_cost(self, steps: int, size: str) -> float:
+        """Cost of a fresh run at (steps, size), in units of one run at the target."""
+        return self.problem.cost_model.cost(steps, self._size(size)) / self.problem.target_cost
+
+    # ---------------------------------------------------------------- data
+    def _rows(self, t: Trial) -> list[tuple[int, float]]:
+        good = [(s, v) for s, v in t.curve if math.isfinite(v)]
+        if len(good) <= self.points_per_trial:
+            return good
+        idx = np.unique(np.linspace(0, len(good) - 1, self.points_per_trial).round().astype(int))
+        return [good[i] for i in idx]
+
+    def training_data(self) -> TrainingData:
+        x_all = self.space.encode([t.params for t in self.trials.values()]) if self.trials else None
+        rows_x, rows_y, ids = [], [], []
+        for i, t in enumerate(self.trials.values()):
+            for step, value in self._rows(t):
+                rows_x.append(np.concatenate([x_all[i], [self.s_norm(step), self.m_norm(t.size)]]))
+                rows_y.append(self._y(value))
+                ids.append(t.trial_id)
+        if len(rows_y) > self.max_points:  # keep the most recent trials' points
+            rows_x, rows_y, ids = rows_x[-self.max_points:], rows_y[-self.max_points:], ids[-self.max_points:]
+        d = self.space.dim + 2
+        return TrainingData(np.asarray(rows_x, dtype=float).reshape(-1, d), np.asarray(rows_y, dtype=float), ids)
+
+    def _fitted(self) -> tuple[Any, float, float, TrainingData] | None:
+        """(model fitted to the real data, y mean, y std, data), cached per event count."""
+        key = len(self.events)
+        if self._model_cache is not None and self._model_cache[0] == key:
+            return self._model_cache[1:]
+        data = self.training_data()
+        if len(data.y) < 2:
+            return None
+        import torch
+        from botorch.fit import fit_gpytorch_mll
+        from gpytorch.mlls import ExactMarginalLogLikelihood
+
+        mu, sd = float(data.y.mean()), float(data.y.std()) or 1.0
+        X = torch.tensor(data.X, dtype=torch.float64)
+        Y = torch.tensor((data.y - mu) / sd, dtype=torch.float64).unsqueeze(-1)
+        model = self._make_model(X, Y)
+        with torch_seed(int(self._rng(7).integers(2**31))):
+            try:
+                fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model), max_attempts=2,
+                                 optimizer_kwargs={"options": {"maxiter": self.fit_maxiter}})
+            except Exception:  # noqa: BLE001 - BoTorch raises several types; keep the prior hyperparameters
+                pass
+        model.eval()
+        self._model_cache = (key, model, mu, sd, data)
+        return model, mu, sd, data
+
+    def _with_pending(self, model: Any, mu: float, sd: float, data: TrainingData,
+                      batch: Sequence[tuple[np.ndarray, str, int]] = ()) -> Any:
+        """The model with the live trials, and the suggestions already made in this batch, added as
+        kriging believers (same hyperparameters)."""
+        rows = [np.concatenate([self.space.encode([t.params])[0], [self.s_norm(t.steps), self.m_norm(t.size)]])
+                for t in self.live_trials() if t.replicate == 0]
+        rows += [np.concatenate([x, [self.s_norm(steps), self.m_norm(size)]]) for x, size, steps in batch]
+        if not rows:
+            return model
+        import torch
+
+        Xp = torch.tensor(np.asarray(rows), dtype=torch.float64)
+        with torch.no_grad():
+            believer = model.posterior(Xp).mean
+        X = torch.cat([torch.tensor(data.X, dtype=torch.float64), Xp])
+        Y = torch.cat([torch.tensor((data.y - mu) / sd, dtype=torch.float64).unsqueeze(-1), believer])
+        augmented = self._make_model(X, Y)
+        augmented.load_state_dict(model.state_dict(), strict=False)
+        augmented.eval()
+        return augmented
+
+    # ---------------------------------------------------------------- Scheduler
+    def _propose(self, n: int) -> Sequence[tuple[dict[str, Any], str, int]]:
+        out: list[tuple[dict[str, Any], str, int]] = []
+        batch: list[tuple[np.ndarray, str, int]] = []
+        n_model = sum(1 for t in self.trials.values() if t.replicate == 0)
+        for i in range(n):
+            if n_model + i < self.n_init or self._fitted() is None:
+                rng = self._rng(i)
+                params = self.space.sample(rng, 1)[0]
+                size = self.ladder.sizes[int(rng.integers(len(self.ladder.sizes)))].name
+                out.append((params, size, self.step_options()[0]))
+                continue
+            model, mu, sd, data = self._fitted()
+            model = self._with_pending(model, mu, sd, data, batch)
+            with torch_seed(int(self._rng(i, 11).integers(2**31))):
+                best_f = float((data.y.min() - mu) / sd)
+                x_unit, size, steps = self._select(model, best_f, iteration=n_model + i - self.n_init)
+            batch.append((x_unit, size, steps))
+            out.append((self.space.decode(x_unit[None, :])[0], size, steps))
+        return out
+
+    def recommend(self) -> Recommendation:
+        """The evaluated config with the lowest posterior mean at the target fidelity."""
+        fitted = self._fitted()
+        trials = [t for t in self.trials.values() if t.replicate == 0 and t.curve]
+        if fitted is None or not trials:
+            return super().recommend()
+        import torch
+
+        model, mu, sd, _ = fitted
+        x = self.space.encode([t.params for t in trials])
+        s_t, m_t = self.target_fidelity
+        X = torch.tensor(np.column_stack([x, np.full(len(x), s_t), np.full(len(x), m_t)]), dtype=torch.float64)
+        with torch.no_grad():
+            post = model.posterior(X)
+            mean = post.mean.squeeze(-1).numpy() * sd + mu
+            std = post.variance.clamp_min(0).sqrt().squeeze(-1).numpy() * sd
+        i = int(np.argmin(mean))
+        t = trials[i]
+        target = self.problem.target
+        return Recommendation(dict(t.params), self._y(float(mean[i])), float(std[i]), target.size, target.steps,
+                              t.trial_id, tuple(self.space.border_warnings(t.params)))
+
+    # ---------------------------------------------------------------- extension points
+    @abc.abstractmethod
+    def _make_model(self, X: Any, Y: Any) -> Any:
+        """An unfitted BoTorch model on ``n x (d + 2)`` inputs and ``n x 1`` standardised outputs."""
+
+    @abc.abstractmethod
+    def _select(self, model: Any, best_f: float, iteration: int) -> tuple[np.ndarray, str, int]:
+        """The next (unit-cube config of ``d`` columns, size name, steps) to run. ``best_f`` is the best
+        (lowest) observed value in the model's standardised units; ``iteration`` counts model-based picks."""
