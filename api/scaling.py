@@ -248,6 +248,7 @@ def plot_scaling(fit: ScalingFit, path: str | Path, *, dpi: int = 90) -> Path:
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     panels = fit.plot
     if not panels:
@@ -265,6 +266,8 @@ def plot_scaling(fit: ScalingFit, path: str | Path, *, dpi: int = 90) -> Path:
             ax.scatter([p.x for p in pts], [p.y for p in pts], color=color, s=14, edgecolor="black",
                        linewidth=0.4, zorder=3)
         ax.set(xscale="log", yscale="log", xlabel=panel.variable, ylabel=panel.quantity)
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         ax.set_title(panel.title, fontsize=8)
         ax.legend(fontsize=6)
         ax.grid(True, which="both", alpha=0.2)

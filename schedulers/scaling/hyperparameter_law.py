@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -149,6 +149,16 @@ class HyperparameterLaw:
         mean, std = self.predict_many([n_params], [data])
         return ({k: float(mean[0, j]) for j, k in enumerate(self.laws)},
                 {k: float(std[0, j]) for j, k in enumerate(self.laws)})
+
+    def optimum_shift(self, data: float) -> Callable[[float], dict[str, float]]:
+        """The predicted optimum (natural units) as a function of model size at a fixed data size ``data``
+        (e.g. the target's steps): the ``params -> {name: value}`` prior that
+        ``schedulers.multiscale`` takes as its ``optimum_shift`` option."""
+        def at_size(n_params: float) -> dict[str, float]:
+            mean, _ = self.predict(n_params, data)
+            return {k: math.exp(v) for k, v in mean.items()}
+
+        return at_size
 
     def predict_optimum(self, n_params: float, data: float) -> list[HyperparameterPrediction]:
         """The optimum at (N, D) with bootstrap intervals on the law's prediction."""

@@ -20,6 +20,7 @@ def draw_panels(panels: Sequence[PlotPanel], path: str | Path, *, dpi: int = 90,
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
     if not panels:
         raise InvalidScalingDataError("nothing to plot: no law was fitted", field="plot")
@@ -39,6 +40,9 @@ def draw_panels(panels: Sequence[PlotPanel], path: str | Path, *, dpi: int = 90,
             ax.plot(x, y, "--", color="crimson", linewidth=1.2, label=label)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # plain numbers on the loss axis: a log axis spanning less than a decade otherwise prints 2x10^0
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))
         ax.set_xlabel(panel.variable)
         ax.set_ylabel(panel.quantity)
         ax.set_title(panel.title, fontsize=8)

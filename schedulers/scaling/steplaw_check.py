@@ -197,6 +197,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--loss-bootstrap", type=int, default=100, help="-1 skips the loss-law fit")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--plot", type=Path, default=None, help="write the fit with the published law to this PNG")
+    ap.add_argument("--loss-plot", type=Path, default=None, help="write the loss-law fit L(N, D) to this PNG")
     ap.add_argument("--out", type=Path, default=None, help="also write the markdown table here")
     args = ap.parse_args(argv)
     result = run_check(args.data, n_bootstrap=args.bootstrap, loss_bootstrap=args.loss_bootstrap, seed=args.seed)
@@ -206,6 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.out.write_text(text + "\n")
     if args.plot:
         print(f"\nplot: {result.plot(args.plot)}")
+    if args.loss_plot and result.loss_law is not None:
+        from schedulers.scaling.plot import draw_panels
+        from schedulers.scaling.plot_data import loss_panel
+
+        print(f"loss-law plot: {draw_panels([loss_panel(result.loss_law)], args.loss_plot, dpi=70)}")
     return 0
 
 

@@ -66,6 +66,10 @@ def test_predicts_unseen_scale_with_interval(law):
     many_mean, many_std = law.predict_many([n, 4e8], [d, 2e10])
     assert many_mean.shape == (2, 2) and many_std.shape == (2, 2)
     assert many_mean[0, 0] == pytest.approx(mean["lr"])
+    # the prior shape the multiscale scheduler takes: params -> {name: optimum}
+    shift = law.optimum_shift(d)
+    assert shift(n)["lr"] == pytest.approx(preds["lr"].value.value)
+    assert shift(2 * n)["lr"] < shift(n)["lr"]          # larger models want smaller learning rates
 
 
 def test_tolerance_selects_the_plateau():
