@@ -7,13 +7,18 @@ checked offline, with real parsers wherever one exists as a Python package:
   the `compose-spec` package (bindings of a spec-complete Rust Compose parser that rejects unknown keys);
 - the Dockerfile: split into instructions and stages (:func:`parse_dockerfile`; no Python package parses
   Dockerfiles, and the subset used here is line-oriented);
-- the Helm chart: rendered by Helm's own Go engine through the `helm-python-sdk` package (libhelm_c, no helm
-  binary), and the Kubernetes objects checked against Kubernetes' OpenAPI schemas (`kubernetes-validate`).
+- the Helm chart: rendered and linted by Helm's own Go engine through the `helm-python-sdk` package
+  (libhelm_c, no helm binary; run in a child process, see :class:`HelmEngine`), and the Kubernetes objects
+  checked against Kubernetes' OpenAPI schemas (`kubernetes-validate`).
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -226,21 +231,92 @@ class Rendered:
         return next((o for o in self.of_kind(kind) if o["metadata"]["name"] == name), None)
 
 
-def render_chart(values: Mapping[str, Any] | None = None, *, release: str = "demo",
-                 namespace: str = "tuning") -> Rendered:
-    """Render the chart with Helm's engine (values merged over values.yaml, schema enforced)."""
-    import helm_python
+class ChartError(Exception):
+    """Helm refused the chart or the values; ``kind`` is helm-python-sdk's error class name
+    (HelmRenderError for a template failure such as `required`/`fail`, HelmValuesError for the schema)."""
 
-    with helm_python.Chart.load(CHART_DIR) as chart:
-        manifests = chart.render(dict(values or {}), name=release, namespace=namespace, is_install=True)
-    objects: list[dict[str, Any]] = []
-    notes = ""
-    for path, text in sorted(manifests.items()):
-        if path.endswith("NOTES.txt"):
-            notes = text
-            continue
-        objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return Rendered(objects, notes)
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+# The engine's side of the pipe: one JSON request per line in, one JSON reply per line out. Anything the
+# Go library itself prints goes to stderr, so stdout carries only replies.
+_ENGINE_LOOP = r"""
+import json, os, sys
+replies = os.fdopen(os.dup(1), "w")
+os.dup2(2, 1)
+import helm_python
+for line in sys.stdin:
+    request = json.loads(line)
+    try:
+        if request["op"] == "render":
+            with helm_python.Chart.load(request["chart"]) as chart:
+                result = chart.render(request["values"], name=request["release"],
+                                      namespace=request["namespace"], is_install=True)
+        else:
+            result = helm_python.lint(request["chart"], request["values"], kube_version=request["kube_version"])
+        reply = {"result": result}
+    except helm_python.HelmError as error:
+        reply = {"error": type(error).__name__, "message": str(error)}
+    replies.write(json.dumps(reply) + "\n")
+    replies.flush()
+"""
+
+
+def helm_engine_available() -> bool:
+    return importlib.util.find_spec("helm_python") is not None
+
+
+class HelmEngine:
+    """Helm's own engine (Helm v4's Go SDK as libhelm_c, through helm-python-sdk) in a child process.
+
+    Loading the library starts a Go runtime (threads, signal handlers) in the loading process; a child keeps
+    that away from the Ray and torch tests sharing the pytest process, and a Go crash from ending the run.
+    Rendering is `helm template`: values coalesced over values.yaml, values.schema.json enforced, `lookup`
+    empty (no cluster).
+    """
+
+    def __init__(self, chart_dir: Path = CHART_DIR) -> None:
+        self.chart_dir = chart_dir
+        self._process = subprocess.Popen([sys.executable, "-c", _ENGINE_LOOP], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, text=True)
+
+    def _call(self, request: dict[str, Any]) -> Any:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps({"chart": str(self.chart_dir), **request}) + "\n")
+        self._process.stdin.flush()
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the Helm engine process exited (code {self._process.wait()})")
+        reply = json.loads(line)
+        if "error" in reply:
+            raise ChartError(reply["error"], reply["message"])
+        return reply["result"]
+
+    def render(self, values: Mapping[str, Any] | None = None, *, release: str = "demo",
+               namespace: str = "tuning") -> Rendered:
+        manifests = self._call({"op": "render", "values": dict(values or {}), "release": release,
+                                "namespace": namespace})
+        objects: list[dict[str, Any]] = []
+        notes = ""
+        for path, text in sorted(manifests.items()):
+            if path.endswith("NOTES.txt"):
+                notes = text
+                continue
+            objects.extend(doc for doc in yaml.safe_load_all(text) if doc)
+        return Rendered(objects, notes)
+
+    def lint(self, values: Mapping[str, Any] | None = None, *, kube_version: str) -> dict[str, Any]:
+        """`helm lint`: {"messages": [{"severity": 1 info / 2 warning / 3 error, "path", "error"}], ...}."""
+        return self._call({"op": "lint", "values": dict(values or {}), "kube_version": kube_version})
+
+    def close(self) -> None:
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        self._process.wait(timeout=30)
+        if self._process.stdout is not None:
+            self._process.stdout.close()
 
 
 def pod_specs(obj: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

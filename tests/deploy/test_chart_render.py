@@ -1,7 +1,8 @@
 """helm/scaleladder rendered by Helm's own engine (`helm template`, offline) and the objects checked.
 
-Rendering goes through libhelm_c (helm-python-sdk): the same Go template engine, Sprig functions, values
-coalescing and values.schema.json enforcement as `helm install`, without a helm binary or a cluster. Core
+Rendering goes through libhelm_c (helm-python-sdk, in a child process: the `helm` fixture): the same Go
+template engine, Sprig functions, values coalescing and values.schema.json enforcement as `helm install`,
+without a helm binary or a cluster. Core
 Kubernetes objects are validated against Kubernetes' OpenAPI schemas (kubernetes-validate, strict: unknown
 fields fail); KubeRay's RayCluster has no schema there, so its pod templates are validated as PodTemplates.
 """
@@ -17,9 +18,7 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
-from tests.deploy.artifacts import CHART_DIR, KNOWN_KINDS, container_env, pod_specs, render_chart
-
-helm_python = pytest.importorskip("helm_python", reason="pip install helm-python-sdk (test extra)")
+from tests.deploy.artifacts import KNOWN_KINDS, ChartError, container_env, load_values, pod_specs
 
 EXTERNAL_URL = "postgresql+psycopg://tuner:hunter2@db.internal:5432/scaleladder"
 EXTERNAL = {"database": {"url": EXTERNAL_URL}}
@@ -48,14 +47,14 @@ def decoded(secret: dict, key: str) -> str:
 
 
 @pytest.fixture(scope="module", params=sorted(SCENARIOS))
-def scenario(request) -> tuple[str, dict, object]:
+def scenario(request, helm) -> tuple[str, dict, object]:
     values = SCENARIOS[request.param]
-    return request.param, values, render_chart(values)
+    return request.param, values, helm.render(values)
 
 
 @pytest.fixture(scope="module")
-def default() -> object:
-    return render_chart(EXTERNAL)
+def default(helm) -> object:
+    return helm.render(EXTERNAL)
 
 
 def test_every_rendered_object_is_a_known_kind_with_a_valid_name(scenario) -> None:
@@ -147,17 +146,17 @@ def test_migration_is_a_hook_job_running_db_upgrade_after_its_secret(scenario) -
         assert int(secret_hooks["helm.sh/hook-weight"]) < int(hooks["helm.sh/hook-weight"])
 
 
-def test_database_url_comes_from_the_chosen_source() -> None:
-    external = render_chart(EXTERNAL, release="demo")
+def test_database_url_comes_from_the_chosen_source(helm) -> None:
+    external = helm.render(EXTERNAL, release="demo")
     assert decoded(external.named("Secret", "demo-scaleladder-database"), "url") == EXTERNAL_URL
 
-    bundled = render_chart(SCENARIOS["bundled-postgresql"], release="demo")
+    bundled = helm.render(SCENARIOS["bundled-postgresql"], release="demo")
     url = urlsplit(decoded(bundled.named("Secret", "demo-scaleladder-database"), "url"))
     assert url.scheme == "postgresql+psycopg"
     assert (url.hostname, url.port, url.path) == ("demo-postgresql", 5432, "/scaleladder")
     assert unquote(url.password) == "p@ss/word", "the password is URL-encoded inside the URL"
 
-    existing = render_chart(SCENARIOS["existing-secrets"], release="demo")
+    existing = helm.render(SCENARIOS["existing-secrets"], release="demo")
     assert existing.named("Secret", "demo-scaleladder-database") is None
 
 
@@ -166,19 +165,21 @@ def test_database_url_comes_from_the_chosen_source() -> None:
     ({"postgresql": {"enabled": True}}, "postgresql.auth.password is required"),
     ({**EXTERNAL, "ray": {"cpuWorkers": {"minReplicas": 5, "maxReplicas": 2}}}, "minReplicas <= maxReplicas"),
 ])
-def test_incomplete_values_fail_with_a_clear_message(values: dict, message: str) -> None:
-    with pytest.raises(helm_python.HelmRenderError, match=re.escape(message)):
-        render_chart(values)
+def test_incomplete_values_fail_with_a_clear_message(helm, values: dict, message: str) -> None:
+    with pytest.raises(ChartError, match=re.escape(message)) as refused:
+        helm.render(values)
+    assert refused.value.kind == "HelmRenderError"
 
 
-def test_helm_enforces_values_schema_at_render_time() -> None:
-    with pytest.raises(helm_python.HelmValuesError, match="replicas"):
-        render_chart({**EXTERNAL, "controlPlane": {"replicas": 3}})
+def test_helm_enforces_values_schema_at_render_time(helm) -> None:
+    with pytest.raises(ChartError, match="replicas") as refused:
+        helm.render({**EXTERNAL, "controlPlane": {"replicas": 3}})
+    assert refused.value.kind == "HelmValuesError"
 
 
-def test_control_plane_deployment_service_and_ingress_fit_together() -> None:
+def test_control_plane_deployment_service_and_ingress_fit_together(helm) -> None:
     values = SCENARIOS["ingress-tls-no-gpu-no-autoscaling"]
-    rendered = render_chart(values, release="demo")
+    rendered = helm.render(values, release="demo")
     deployment, service, ingress = rendered.one("Deployment"), rendered.one("Service"), rendered.one("Ingress")
     pod = deployment["spec"]["template"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
@@ -209,7 +210,7 @@ def test_control_plane_reaches_the_ray_head_through_ray_client(default) -> None:
 
 
 def test_raycluster_has_head_cpu_and_gpu_groups_from_values(default) -> None:
-    values = helm_python.Chart.load(CHART_DIR).values["ray"]
+    values = load_values()["ray"]
     cluster = default.one("RayCluster")
     assert cluster["apiVersion"] == "ray.io/v1"
     assert cluster["spec"]["rayVersion"] == values["version"]
@@ -232,8 +233,8 @@ def test_raycluster_has_head_cpu_and_gpu_groups_from_values(default) -> None:
     assert cpu_pod["containers"][0]["image"].endswith("-" + values["image"]["variant"])
 
 
-def test_gpu_group_follows_overrides() -> None:
-    rendered = render_chart({**EXTERNAL, "ray": {"gpuWorkers": {
+def test_gpu_group_follows_overrides(helm) -> None:
+    rendered = helm.render({**EXTERNAL, "ray": {"gpuWorkers": {
         "gpusPerWorker": 4, "maxReplicas": 2, "nodeSelector": {"pool": "a100"},
         "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]}}})
     gpu = next(g for g in rendered.one("RayCluster")["spec"]["workerGroupSpecs"] if g["groupName"] == "gpu")
@@ -245,17 +246,17 @@ def test_gpu_group_follows_overrides() -> None:
     assert pod["tolerations"] == [{"key": "dedicated", "operator": "Equal", "value": "ml", "effect": "NoSchedule"}]
 
 
-def test_autoscaling_options_switch_the_in_tree_autoscaler(default) -> None:
+def test_autoscaling_options_switch_the_in_tree_autoscaler(helm, default) -> None:
     on = default.one("RayCluster")["spec"]
     assert on["enableInTreeAutoscaling"] is True
     assert on["autoscalerOptions"]["idleTimeoutSeconds"] >= 0
     assert on["autoscalerOptions"]["upscalingMode"] in ("Default", "Conservative", "Aggressive")
-    off = render_chart(SCENARIOS["ingress-tls-no-gpu-no-autoscaling"]).one("RayCluster")["spec"]
+    off = helm.render(SCENARIOS["ingress-tls-no-gpu-no-autoscaling"]).one("RayCluster")["spec"]
     assert off["enableInTreeAutoscaling"] is False and "autoscalerOptions" not in off
     assert [g["groupName"] for g in off["workerGroupSpecs"]] == ["cpu"]
 
 
-def test_one_ray_token_for_every_node_the_autoscaler_and_the_client(default) -> None:
+def test_one_ray_token_for_every_node_the_autoscaler_and_the_client(helm, default) -> None:
     cluster = default.one("RayCluster")
     containers = [c for _, pod in pod_specs(cluster) for c in pod["spec"]["containers"]]
     containers.append(cluster["spec"]["autoscalerOptions"])
@@ -267,22 +268,22 @@ def test_one_ray_token_for_every_node_the_autoscaler_and_the_client(default) -> 
         ref = env["RAY_AUTH_TOKEN"]["valueFrom"]["secretKeyRef"]
         refs.add((ref["name"], ref["key"]))
     assert len(refs) == 1
-    disabled = render_chart(SCENARIOS["ray-auth-disabled-external-executor"])
+    disabled = helm.render(SCENARIOS["ray-auth-disabled-external-executor"])
     for _, pod in pod_specs(disabled.one("RayCluster")):
         env = container_env(pod["spec"]["containers"][0])
         assert env["RAY_AUTH_MODE"]["value"] == "disabled" and "RAY_AUTH_TOKEN" not in env
 
 
-def test_tokens_are_generated_when_not_given_and_kept_when_given() -> None:
-    first, second = render_chart(EXTERNAL), render_chart(EXTERNAL)
+def test_tokens_are_generated_when_not_given_and_kept_when_given(helm) -> None:
+    first, second = helm.render(EXTERNAL), helm.render(EXTERNAL)
     generated = [decoded(r.named("Secret", "demo-scaleladder-auth"), "bootstrap-token") for r in (first, second)]
     assert len(generated[0]) == 64 and generated[0] != generated[1]
-    given = render_chart({**EXTERNAL, "auth": {"bootstrapToken": "tok-123"}, "ray": {"auth": {"token": "ray-456"}}})
+    given = helm.render({**EXTERNAL, "auth": {"bootstrapToken": "tok-123"}, "ray": {"auth": {"token": "ray-456"}}})
     assert decoded(given.named("Secret", "demo-scaleladder-auth"), "bootstrap-token") == "tok-123"
     assert decoded(given.named("Secret", "demo-scaleladder-ray-auth"), "token") == "ray-456"
 
 
-def test_ray_storage_is_shared_when_a_claim_is_given(default) -> None:
+def test_ray_storage_is_shared_when_a_claim_is_given(helm, default) -> None:
     def results_volume(rendered) -> list[dict]:
         return [next(v for v in pod["spec"]["volumes"] if v["name"] == "ray-storage")
                 for _, pod in pod_specs(rendered.one("RayCluster"))]
@@ -294,7 +295,7 @@ def test_ray_storage_is_shared_when_a_claim_is_given(default) -> None:
     for _, pod in pod_specs(default.one("RayCluster")):
         mounts = {m["name"]: m["mountPath"] for m in pod["spec"]["containers"][0]["volumeMounts"]}
         assert mounts["ray-storage"] == storage_path
-    shared = render_chart(SCENARIOS["ingress-tls-no-gpu-no-autoscaling"])
+    shared = helm.render(SCENARIOS["ingress-tls-no-gpu-no-autoscaling"])
     assert all(v["persistentVolumeClaim"]["claimName"] == "ray-results-rwx" for v in results_volume(shared))
 
 
@@ -305,8 +306,8 @@ def test_notes_explain_the_ray_dashboard_port_forward(default) -> None:
     assert "demo-scaleladder-ray-auth" in default.notes
 
 
-def test_helm_lint_finds_no_errors() -> None:
-    report = helm_python.lint(CHART_DIR, EXTERNAL, kube_version="v1.25.0")
+def test_helm_lint_finds_no_errors(helm) -> None:
+    report = helm.lint(EXTERNAL, kube_version="v1.25.0")
     errors = [m for m in report["messages"] if m["severity"] >= 3]
     assert not errors, errors
     # The one expected warning: the optional Bitnami subchart is not vendored (`helm dependency update`

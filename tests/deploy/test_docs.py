@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
-from tests.deploy.artifacts import REPO_ROOT, load_values, lookup, render_chart
+from tests.deploy.artifacts import REPO_ROOT, load_values, lookup
 
 GUIDE = REPO_ROOT / "docs" / "deployment.md"
 
@@ -28,9 +26,8 @@ def test_values_the_guide_sets_are_chart_values() -> None:
         lookup(values, tuple(key.split(".")))
 
 
-def test_dashboard_commands_match_what_the_chart_prints() -> None:
-    pytest.importorskip("helm_python", reason="pip install helm-python-sdk (test extra)")
-    notes = render_chart({"database": {"url": "postgresql+psycopg://u:p@db:5432/x"}},
+def test_dashboard_commands_match_what_the_chart_prints(helm) -> None:
+    notes = helm.render({"database": {"url": "postgresql+psycopg://u:p@db:5432/x"}},
                          release="sl", namespace="tuning").notes
     guide = GUIDE.read_text()
     for command in ("port-forward svc/sl-scaleladder-ray-head-svc 8265:8265",

@@ -15,7 +15,7 @@ import pytest
 
 from tests.deploy.artifacts import (
     DOCKERFILE, ENV_EXAMPLE, command_args, container_env, load_compose, parse_dockerfile, pod_specs,
-    read_env_file, render_chart,
+    read_env_file,
 )
 
 
@@ -56,19 +56,18 @@ def compose_services() -> dict:
     return load_compose(read_env_file(ENV_EXAMPLE))["services"]
 
 
-def chart_commands() -> list[list[str]]:
-    pytest.importorskip("helm_python", reason="pip install helm-python-sdk (test extra)")
-    rendered = render_chart({"database": {"url": "postgresql+psycopg://u:p@db:5432/x"}})
+def chart_commands(helm) -> list[list[str]]:
+    rendered = helm.render({"database": {"url": "postgresql+psycopg://u:p@db:5432/x"}})
     return [container["command"] for obj in rendered.objects for _, pod in pod_specs(obj)
             for container in pod["spec"]["containers"] if "command" in container]
 
 
-def test_scaleladder_commands_of_images_compose_and_chart_parse(scaleladder_cli, compose_services) -> None:
+def test_scaleladder_commands_of_images_compose_and_chart_parse(scaleladder_cli, compose_services, helm) -> None:
     _, stages = parse_dockerfile(DOCKERFILE.read_text())
     control_plane = {s.name: s for s in stages}["control-plane"]
     commands = [json.loads(next(i.args for i in control_plane.instructions if i.keyword == "CMD"))]
     commands += [command_args(s) for s in compose_services.values() if command_args(s)[:1] == ["scaleladder"]]
-    commands += chart_commands()
+    commands += chart_commands(helm)
     assert {tuple(c[:3]) for c in commands} >= {("scaleladder", "serve", "--host"), ("scaleladder", "db", "upgrade")}
     for argv in commands:
         assert argv[0] == "scaleladder", argv
@@ -89,10 +88,9 @@ def test_ray_start_and_status_flags_exist_in_ray(ray_cli, compose_services) -> N
     assert head.params["head"] and head.params["ray_client_server_port"] == 10001
 
 
-def test_kuberay_ray_start_params_are_ray_start_flags(ray_cli) -> None:
+def test_kuberay_ray_start_params_are_ray_start_flags(ray_cli, helm) -> None:
     """KubeRay turns rayStartParams {key: value} into `ray start --key=value`."""
-    pytest.importorskip("helm_python", reason="pip install helm-python-sdk (test extra)")
-    cluster = render_chart({"database": {"url": "postgresql+psycopg://u:p@db:5432/x"},
+    cluster = helm.render({"database": {"url": "postgresql+psycopg://u:p@db:5432/x"},
                             "ray": {"cpuWorkers": {"rayStartParams": {"num-cpus": "3"}}}}).one("RayCluster")
     groups = [("head", cluster["spec"]["headGroupSpec"], ["--head"])]
     groups += [(g["groupName"], g, ["--address=head:6379"]) for g in cluster["spec"]["workerGroupSpecs"]]
@@ -103,14 +101,13 @@ def test_kuberay_ray_start_params_are_ray_start_flags(ray_cli) -> None:
         parse(ray_cli, ["ray", "start", "--head", "--dashbord-host=0.0.0.0"])
 
 
-def test_every_scaleladder_variable_is_a_setting(compose_services) -> None:
+def test_every_scaleladder_variable_is_a_setting(compose_services, helm) -> None:
     from service.settings import Settings
 
     prefix = Settings.model_config["env_prefix"]
     known = {prefix + name.upper() for name in Settings.model_fields}
     used = {name for service in compose_services.values() for name in service.get("environment") or {}}
-    pytest.importorskip("helm_python", reason="pip install helm-python-sdk (test extra)")
-    rendered = render_chart({"database": {"url": "postgresql+psycopg://u:p@db:5432/x"}})
+    rendered = helm.render({"database": {"url": "postgresql+psycopg://u:p@db:5432/x"}})
     used |= {name for obj in rendered.objects for _, pod in pod_specs(obj)
              for container in pod["spec"]["containers"] for name in container_env(container)}
     ours = {name for name in used if name.startswith(prefix)}
