@@ -130,7 +130,8 @@ class SchedulerBridge:
         return self.ray_to_sched.get(ray_trial_id)
 
     # ------------------------------------------------------------------ budget
-    def budget_spent(self) -> bool:
+    def exhausted(self) -> bool:
+        """The study's budget is spent: hand out nothing more (neither new nor resumed trials)."""
         b, sched = self.budget, self.scheduler
         if b.max_trials is not None and len(sched.trials) >= b.max_trials:
             return True
@@ -138,6 +139,11 @@ class SchedulerBridge:
 
     def has_live_trials(self) -> bool:
         return bool(self.scheduler.live_trials())
+
+    def is_done(self) -> bool:
+        """Called when :meth:`next_trial` gave nothing: True if nothing will ever be handed out again (no
+        trial is live, so no report can change the scheduler's mind)."""
+        return not self.has_live_trials() and not self.resume_ready and not self.reissue
 
     # ------------------------------------------------------------------ events
     def flush(self) -> None:
@@ -148,17 +154,22 @@ class SchedulerBridge:
         self._flushed = len(events)
 
     # ------------------------------------------------------------------ scheduler calls (then flush)
-    def next_resume(self) -> Suggestion | None:
-        s = self.scheduler.resume()
-        self.flush()
-        return s
+    def next_trial(self, ray_trial_id: str) -> tuple[Suggestion, bool] | None:
+        """The next trial to run for a new Ray trial slot, as ``(suggestion, resumed)``: paused trials the
+        scheduler resumes first, then new ones; ``None`` when the scheduler waits or the budget is spent."""
+        try:
+            if self.exhausted():
+                return None
+            s = self.scheduler.resume()
+            if s is not None:
+                return s, True
+            out = self.scheduler.suggest(1)
+            return (out[0], False) if out else None
+        finally:
+            self.flush()
 
-    def next_suggestion(self) -> Suggestion | None:
-        out = self.scheduler.suggest(1)
-        self.flush()
-        return out[0] if out else None
-
-    def report(self, sched_trial_id: int, step: int, value: float) -> Decision:
+    def report(self, sched_trial_id: int, step: int, value: float, result: Mapping[str, Any]) -> Decision:
+        """Tell the scheduler one measurement (``result`` is Tune's full result, for richer sinks)."""
         decision = self.scheduler.report(sched_trial_id, step, value)
         self.flush()
         return decision
@@ -190,21 +201,16 @@ class SchedulerSearcher(Searcher):
             return b.trial_config(s)
         if len(b.scheduler.live_trials()) >= b.max_concurrent:
             return None
-        # resume before suggest: a resumed trial whose Ray trial is paused goes to the TrialScheduler
-        resumed = b.next_resume()
-        if resumed is not None:
-            ray_id = b.sched_to_ray.get(resumed.trial_id)
-            if ray_id is not None and ray_id in b.paused_ray:
-                b.resume_ready[ray_id] = resumed
-                return None
-            b.bind(trial_id, resumed.trial_id)
-            return b.trial_config(resumed)
-        if b.budget_spent():
-            return Searcher.FINISHED if not b.has_live_trials() else None
-        s = b.next_suggestion()
-        if s is None:
-            # the scheduler waits (e.g. a full bracket); with nothing live nothing will ever change
-            return Searcher.FINISHED if not b.has_live_trials() and not b.resume_ready else None
+        nxt = b.next_trial(trial_id)
+        if nxt is None:
+            # the scheduler waits (e.g. a full bracket) or the budget is spent
+            return Searcher.FINISHED if b.is_done() else None
+        s, resumed = nxt
+        ray_id = b.sched_to_ray.get(s.trial_id) if resumed else None
+        if ray_id is not None and ray_id in b.paused_ray:
+            # its Ray trial is PAUSED: the TrialScheduler restarts that one (from Tune's checkpoint)
+            b.resume_ready[ray_id] = s
+            return None
         b.bind(trial_id, s.trial_id)
         return b.trial_config(s)
 
@@ -237,7 +243,7 @@ class LadderTrialScheduler(FIFOScheduler):
             b.checkpoints[sched_id] = (str(result[TrialKeys.CHECKPOINT_DIR]), step)
         value = result.get(self._metric)
         value = float("nan") if value is None else float(value)
-        decision = b.report(sched_id, step, value)
+        decision = b.report(sched_id, step, value, result)
         if decision is Decision.PAUSE:
             b.paused_ray.add(trial.trial_id)
         return _TO_TUNE[decision]
@@ -280,7 +286,7 @@ class LadderTrialScheduler(FIFOScheduler):
     def _stop_unresumable(self, tune_controller: Any, trials: list[RayTrial]) -> None:
         """At the end of a study, paused trials nobody will resume would keep Tune waiting forever."""
         b = self.bridge
-        if not tune_controller.search_alg.is_finished() or b.resume_ready or b.reissue:
+        if not (tune_controller.search_alg.is_finished() or b.exhausted()) or b.resume_ready or b.reissue:
             return
         if any(t.status in (RayTrial.PENDING, RayTrial.RUNNING) for t in trials):
             return

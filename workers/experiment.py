@@ -34,7 +34,7 @@ def trial_dirname(trial: Any) -> str:
 
 def build_tuner(bridge: SchedulerBridge, *, name: str, storage_path: str | os.PathLike,
                 callbacks: Sequence[tune.Callback] = (), max_failures: int = 2,
-                verbose: int = 0) -> tune.Tuner:
+                stop: tune.Stopper | None = None, verbose: int = 0) -> tune.Tuner:
     """A ``Tuner`` running the study behind ``bridge``. ``bridge.base_config`` must name the ``workload``
     (and may carry ``args``, ``checkpoint_root``, ``checkpoint_every``)."""
     quiet_tune_env()
@@ -48,7 +48,7 @@ def build_tuner(bridge: SchedulerBridge, *, name: str, storage_path: str | os.Pa
                                     num_samples=-1, reuse_actors=True,
                                     trial_name_creator=trial_dirname, trial_dirname_creator=trial_dirname),
         run_config=tune.RunConfig(name=name, storage_path=str(Path(storage_path).resolve()),
-                                  callbacks=list(callbacks), verbose=verbose,
+                                  callbacks=list(callbacks), verbose=verbose, stop=stop,
                                   failure_config=tune.FailureConfig(max_failures=max_failures),
                                   checkpoint_config=tune.CheckpointConfig(num_to_keep=None)))
 

@@ -1,0 +1,443 @@
+"""The Ray executor: a started study runs as a Ray Tune experiment inside a named Ray actor.
+
+Layout of one study on Ray::
+
+    control plane (RayExecutor)  --start-->  actor "scaleladder-study-<id>" (namespace "scaleladder")
+                                                 Tuner.fit(): SchedulerSearcher + LadderTrialScheduler
+                                                   over a DatabaseBridge (the study's scheduler)
+                                                 trials "study-<id>-trial-<n>": workers.trainable.run_trial
+
+Every decision goes through the service's own ask/tell path: the :class:`DatabaseBridge` calls
+:class:`service.scheduling.StudyRuntime` (``suggest`` / ``report`` / ``complete`` / ``fail``) in one
+transaction each, with the study row locked, so the scheduler's events, the trial rows and every
+measurement (idempotent per (trial, step)) land in the same tables, in the same transaction, as with REST
+ask/tell; REST and the SDK show progress live. A Tune :class:`StudyMetricsCallback` keeps Ray metrics
+(``ray.util.metrics``): running and finished trials and the cost spent.
+
+Failures:
+
+- control plane (or the runner) killed: the study stays RUNNING in the database. A new
+  :class:`RayExecutor` (``scaleladder serve`` again) calls :meth:`RayExecutor.recover`, which starts a
+  runner for each RUNNING study without one; the runner replays the scheduler from the event log and
+  re-issues the trials that were live from the checkpoint recorded with their last stored measurement,
+  so no measurement is lost and no trial is duplicated;
+- a trial's worker dies: Tune restarts it from its last checkpoint (``FailureConfig(max_failures)``);
+- a diverged trial reports a non-finite value: the scheduler records it as failed and the study goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import ray
+from ray import tune
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.schemas import Decision as WireDecision
+from api.schemas import MeasurementCreate, Study, StudySpec, StudyState
+from schedulers.base import Decision, Scheduler, Suggestion
+from schedulers.ray_adapter import SchedulerBridge, TrialKeys
+from service.db import make_engine, make_session_factory, transaction
+from service.errors import ConflictError, ExecutorError
+from service.executors import Executor
+from service.models import StudyRow, TrialRow, utcnow
+from service.repositories import EventRepository, StudyRepository, TrialRepository
+from service.scheduling import SchedulerCache, StudyRuntime, build_problem, build_scheduler, decode_event
+from service.settings import Settings
+from workers.experiment import build_tuner, experiment_config
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "scaleladder"
+DEFAULT_WORKLOAD = "mup_transformer"
+
+
+def runner_name(study_id: int) -> str:
+    """The study runner's actor name, as shown in the Ray dashboard."""
+    return f"scaleladder-study-{study_id}"
+
+
+def checkpoint_step(path: str | None) -> int | None:
+    """The step of a checkpoint directory written by the trainable (``.../step-<n>``)."""
+    m = re.search(r"step-(\d+)/?$", path or "")
+    return int(m.group(1)) if m else None
+
+
+class DatabaseBridge(SchedulerBridge):
+    """A :class:`SchedulerBridge` whose scheduler calls go through :class:`StudyRuntime`, one transaction
+    each, so they are persisted exactly as REST ask/tell persists them.
+
+    The bridge's scheduler instance is lent to the runtime through a one-entry :class:`SchedulerCache`;
+    if anyone else changed the study in between (its event count differs), the runtime replays from the
+    database and the bridge adopts the replayed instance.
+    """
+
+    def __init__(self, scheduler: Scheduler, *, session_factory: sessionmaker[Session], study_id: int,
+                 tenant: str, **kw: Any) -> None:
+        super().__init__(scheduler, **kw)
+        self.session_factory = session_factory
+        self.study_id = study_id
+        self.tenant = tenant
+        self.cache = SchedulerCache(1)
+        self.study_state = StudyState.RUNNING
+        self.cost_spent = 0.0  # target-run units
+        self._state_checked = 0.0
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Tune pickles the experiment (searcher, scheduler, callbacks) for its own restore files; a
+        # restarted study is rebuilt from the database instead, so the connection is not part of it
+        state = dict(self.__dict__)
+        state["session_factory"] = None
+        state["cache"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.cache = SchedulerCache(1)
+
+    def _runtime_call(self, fn):
+        """Run ``fn(runtime)`` in one transaction with the study locked; returns its result."""
+        self.cache.put(self.study_id, self.scheduler)
+        try:
+            with transaction(self.session_factory) as session:
+                study = StudyRepository(session).get(self.tenant, self.study_id, lock=True)
+                rt = StudyRuntime(session, study, self.cache)
+                out = fn(rt)
+                self.scheduler = rt.sched
+                self.study_state = study.state
+                self.cost_spent = float(study.cost_spent or 0.0)
+        except Exception:
+            # the transaction rolled back: the instance may hold events that were never stored
+            self.cache.discard(self.study_id)
+            self.scheduler = self._reload()
+            raise
+        self._flushed = len(self.scheduler.events)
+        return out
+
+    def _reload(self) -> Scheduler:
+        with transaction(self.session_factory) as session:
+            study = StudyRepository(session).get(self.tenant, self.study_id)
+            spec = StudySpec.model_validate(study.spec)
+            events = [decode_event(p) for p in EventRepository(session).load(self.study_id)]
+            return build_scheduler(spec, build_problem(spec)).replay(events)
+
+    def _row(self, rt: StudyRuntime, number: int) -> TrialRow:
+        return TrialRepository(rt.session).by_numbers(self.study_id, [number])[number]
+
+    # -- the four scheduler calls -------------------------------------------------------------------
+    def exhausted(self) -> bool:
+        return self.study_state.is_final
+
+    def is_done(self) -> bool:
+        if self.study_state.is_final:
+            return not self.has_live_trials()
+        if self.study_state is StudyState.PAUSED:
+            return False  # a paused study waits for :resume
+        return super().is_done()
+
+    def next_trial(self, ray_trial_id: str) -> tuple[Suggestion, bool] | None:
+        if self.study_state is not StudyState.RUNNING and time.monotonic() - self._state_checked < 1.0:
+            return None  # paused or pending: look again in a second, not on every Tune loop
+        self._state_checked = time.monotonic()
+        known = set(self.scheduler.trials)
+
+        def ask(rt: StudyRuntime):
+            rows = rt.suggest(f"ray:{ray_trial_id}", 1)
+            return rows[0].number if rows else None
+
+        try:
+            number = self._runtime_call(ask)
+        except ConflictError:
+            # the start's commit has not landed yet (the executor hook runs before it)
+            return None
+        if number is None:
+            return None
+        return self._as_suggestion(number), number in known
+
+    def report(self, sched_trial_id: int, step: int, value: float, result: Mapping[str, Any]) -> Decision:
+        ckpt = result.get(TrialKeys.CHECKPOINT_DIR)
+        m = MeasurementCreate(step=step, value=value, checkpoint=str(ckpt) if ckpt else None,
+                              elapsed_seconds=float(result.get("time_total_s") or 0.0) or None)
+
+        def tell(rt: StudyRuntime) -> WireDecision:
+            return rt.report([(self._row(rt, sched_trial_id), m)]).results[0].decision
+
+        return Decision(self._runtime_call(tell).value)
+
+    def end(self, sched_trial_id: int, error: str | None = None) -> None:
+        def finish(rt: StudyRuntime) -> None:
+            row = self._row(rt, sched_trial_id)
+            if row.state.is_final:
+                return
+            if error is None:
+                rt.complete(row)
+            else:
+                rt.fail(row, error)
+
+        self._runtime_call(finish)
+
+    def close_study(self, error: str | None = None) -> None:
+        """The experiment ended: a RUNNING study whose scheduler has nothing left is COMPLETED (FAILED with
+        ``error``); a PAUSED or already final one is left as it is."""
+
+        def close(rt: StudyRuntime) -> None:
+            if rt.study.state is StudyState.RUNNING:
+                rt.finish(StudyState.FAILED if error else StudyState.COMPLETED, utcnow(), error)
+
+        self._runtime_call(close)
+
+
+class StudyMetricsCallback(tune.Callback):
+    """Ray metrics of one study (``ray.util.metrics``, tagged by study): running trials, finished trials,
+    cost spent. Created in :meth:`setup` because callbacks are pickled with the experiment."""
+
+    def __init__(self, study_id: int, bridge: DatabaseBridge | None = None) -> None:
+        self.study_id = study_id
+        self.bridge = bridge
+        self._running: set[str] = set()
+
+    def setup(self, **info: Any) -> None:
+        from ray.util.metrics import Counter, Gauge
+
+        tags = ("study_id",)
+        self.running = Gauge("scaleladder_trials_running", "Trials of the study running on Ray", tag_keys=tags)
+        self.finished = Counter("scaleladder_trials_finished", "Trials of the study that ended", tag_keys=tags)
+        self.cost = Gauge("scaleladder_cost_spent", "Cost spent, in target-run units", tag_keys=tags)
+        self.tags = {"study_id": str(self.study_id)}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._running.add(trial.trial_id)
+        self.running.set(len(self._running), tags=self.tags)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        if self.bridge is not None:
+            self.cost.set(float(self.bridge.cost_spent), tags=self.tags)
+
+    def _ended(self, trial: Any) -> None:
+        self._running.discard(trial.trial_id)
+        self.running.set(len(self._running), tags=self.tags)
+        self.finished.inc(1, tags=self.tags)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._ended(trial)
+
+
+class StudyStopper(tune.Stopper):
+    """Ends the whole experiment when the runner is told to stop (cancel, shutdown). Picklable: the flag
+    lives in the runner process, looked up by study id."""
+
+    requested: set[int] = set()
+
+    def __init__(self, study_id: int) -> None:
+        self.study_id = study_id
+
+    def __call__(self, trial_id: str, result: dict) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.study_id in StudyStopper.requested
+
+
+def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathLike | None = None,
+              max_concurrent: int | None = None, max_failures: int = 2) -> StudyState:
+    """Run (or continue) one study as a Tune experiment in this process until it ends; returns its state.
+
+    Used by the runner actor and by ``python -m service.ray_runner`` (a runner as a plain process).
+    Ray must be initialised.
+    """
+    engine = make_engine(settings)
+    factory = make_session_factory(engine)
+    try:
+        with transaction(factory) as session:
+            study = session.get(StudyRow, study_id)
+            if study is None:
+                raise ExecutorError(f"study {study_id} not found")
+            spec = StudySpec.model_validate(study.spec)
+            tenant = study.tenant
+            problem = build_problem(spec)
+            events = [decode_event(p) for p in EventRepository(session).load(study_id)]
+            sched = build_scheduler(spec, problem).replay(events)
+            checkpoints = {}
+            for row in session.scalars(select(TrialRow).where(TrialRow.study_id == study_id,
+                                                              TrialRow.checkpoint.is_not(None))):
+                step = checkpoint_step(row.checkpoint)
+                if step is not None and Path(row.checkpoint).exists():
+                    checkpoints[row.number] = (row.checkpoint, step)
+        workload = (spec.workload.name or spec.workload.entrypoint) if spec.workload else DEFAULT_WORKLOAD
+        args = dict(spec.workload.args) if spec.workload else {}
+        storage = Path(storage_path or Path.home() / ".scaleladder" / "ray").resolve()
+        cpus = float(ray.available_resources().get("CPU", 1.0)) if ray.is_initialized() else 1.0
+        bridge = DatabaseBridge(
+            sched, session_factory=factory, study_id=study_id, tenant=tenant, checkpoints=checkpoints,
+            base_config=experiment_config(workload, args, study_id=study_id, seed=spec.scheduler.seed,
+                                          checkpoint_root=str(storage / "checkpoints")),
+            max_concurrent=max_concurrent or max(1, int(cpus // max(s.cpus for s in problem.ladder.sizes))))
+        callback = StudyMetricsCallback(study_id, bridge)
+        StudyStopper.requested.discard(study_id)
+        tuner = build_tuner(bridge, name=f"study-{study_id}-{int(time.time())}", storage_path=storage,
+                            callbacks=[callback], max_failures=max_failures, stop=StudyStopper(study_id))
+        error = None
+        try:
+            tuner.fit()
+        except Exception as e:  # the experiment itself broke (not a trial): the study failed
+            log.exception("study %s: the Tune experiment failed", study_id)
+            error = f"{type(e).__name__}: {e}"
+        if study_id not in StudyStopper.requested:
+            bridge.close_study(error)
+        with transaction(factory) as session:
+            return StudyState(session.get(StudyRow, study_id).state)
+    finally:
+        engine.dispose()
+
+
+@ray.remote(num_cpus=0, max_concurrency=4)
+class StudyRunner:
+    """The named actor (``scaleladder-study-<id>``) that runs one study's Tune experiment."""
+
+    def __init__(self, settings: dict[str, Any], study_id: int, options: dict[str, Any]) -> None:
+        self.settings = Settings(**settings)
+        self.study_id = study_id
+        self.options = options
+        self.state: str | None = None
+
+    def run(self) -> str:
+        self.state = run_study(self.settings, self.study_id, **self.options).value
+        return self.state
+
+    def stop(self) -> None:
+        StudyStopper.requested.add(self.study_id)
+
+    def status(self) -> str | None:
+        return self.state
+
+
+class RayExecutor(Executor):
+    """Runs started studies on Ray (see the module docstring). ``scaleladder serve`` with
+    ``SCALELADDER_EXECUTOR=ray`` builds one: it connects to ``RAY_ADDRESS`` (a cluster; runners are then
+    detached actors that outlive the control plane) or starts a local Ray, then recovers running studies.
+
+    Options (``SCALELADDER_EXECUTOR_OPTIONS``): ``address``, ``storage_path``, ``max_concurrent``,
+    ``max_failures`` (default 2), ``recover`` (default true), ``num_cpus`` (local Ray only).
+    """
+
+    name = "ray"
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(settings, **options)
+        address = options.get("address") or os.environ.get("RAY_ADDRESS")
+        self.detached = bool(address)
+        if not address:
+            os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local, single-user Ray
+        self._started_ray = False
+        if not ray.is_initialized():
+            kw: dict[str, Any] = {"namespace": NAMESPACE, "ignore_reinit_error": True, "log_to_driver": False}
+            if address:
+                kw["address"] = address
+            elif options.get("num_cpus"):
+                kw["num_cpus"] = int(options["num_cpus"])
+            ray.init(**kw)
+            self._started_ray = not address
+        self.runner_options = {k: options[k] for k in ("storage_path", "max_concurrent", "max_failures")
+                               if options.get(k) is not None}
+        self._runs: dict[int, Any] = {}
+        self._lock = threading.Lock()
+        if options.get("recover", True):
+            self.recover()
+
+    # -- runners ---------------------------------------------------------------------------------------
+    def _actor(self, study_id: int) -> Any | None:
+        try:
+            return ray.get_actor(runner_name(study_id), namespace=NAMESPACE)
+        except ValueError:
+            return None
+
+    def launch(self, study_id: int) -> Any:
+        """Start the study's runner unless one is alive; returns its actor handle."""
+        with self._lock:
+            actor = self._actor(study_id)
+            if actor is not None:
+                return actor
+            opts: dict[str, Any] = {"name": runner_name(study_id), "namespace": NAMESPACE}
+            if self.detached:
+                opts["lifetime"] = "detached"
+            actor = StudyRunner.options(**opts).remote(self.settings.model_dump(mode="json"), study_id,
+                                                       self.runner_options)
+            self._runs[study_id] = actor.run.remote()
+            return actor
+
+    def recover(self) -> list[int]:
+        """Start a runner for every RUNNING or PAUSED study that has none (after a control-plane restart)."""
+        engine = make_engine(self.settings)
+        try:
+            with transaction(make_session_factory(engine)) as session:
+                # across tenants: the executor serves them all
+                ids = list(session.scalars(select(StudyRow.id).where(
+                    StudyRow.state.in_([StudyState.RUNNING, StudyState.PAUSED]))))
+        finally:
+            engine.dispose()
+        for study_id in ids:
+            self.launch(study_id)
+        return ids
+
+    def wait(self, study_id: int, timeout: float | None = None) -> str:
+        """Block until the study's runner (launched by this executor) ends; returns the study state."""
+        return ray.get(self._runs[study_id], timeout=timeout)
+
+    # -- Executor hooks --------------------------------------------------------------------------------
+    def start(self, study: Study) -> None:
+        try:
+            self.launch(study.id)
+        except Exception as e:  # Ray unreachable: the start is rolled back (503)
+            raise ExecutorError(f"cannot start study {study.id} on Ray: {e}") from e
+
+    def pause(self, study: Study) -> None:
+        """Nothing to send: the runner's next ask sees the PAUSED study and hands out no new trials, while
+        running trials finish their segments and report."""
+
+    def resume(self, study: Study) -> None:
+        self.start(study)  # the runner may have ended while the study was paused
+
+    def cancel(self, study: Study) -> None:
+        actor = self._actor(study.id)
+        if actor is not None:
+            actor.stop.remote()
+
+    def close(self) -> None:
+        if self._started_ray and ray.is_initialized():
+            ray.shutdown()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m service.ray_runner STUDY_ID``: run one study's runner in this process on a local Ray
+    (or ``RAY_ADDRESS``), with settings from the environment. Used to run a study without the API."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=main.__doc__)
+    p.add_argument("study_id", type=int)
+    p.add_argument("--storage-path", default=None)
+    p.add_argument("--max-concurrent", type=int, default=None)
+    p.add_argument("--num-cpus", type=int, default=None)
+    a = p.parse_args(argv)
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    ray.init(address=os.environ.get("RAY_ADDRESS"), num_cpus=a.num_cpus, namespace=NAMESPACE,
+             include_dashboard=False, log_to_driver=False)
+    try:
+        state = run_study(Settings(), a.study_id, storage_path=a.storage_path, max_concurrent=a.max_concurrent)
+    finally:
+        ray.shutdown()
+    print(state.value)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
