@@ -40,8 +40,6 @@ class UTCDateTime(TypeDecorator):
 
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
-#: 64-bit ids on PostgreSQL; SQLite only auto-increments an INTEGER PRIMARY KEY.
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 def _enum(cls: type) -> Enum:
@@ -108,20 +106,17 @@ class TrialRow(Base):
 
 
 class MeasurementRow(Base):
-    """One reported step of one trial; unique per (trial, step), so a retried report is stored once.
+    """One reported step of one trial. The primary key (trial, step) makes a retried report land once.
 
-    SQLite stores a NaN REAL as NULL, so a non-finite value is kept explicitly: ``value`` is NULL and
-    ``non_finite`` holds ``"nan"``, ``"inf"`` or ``"-inf"``.
+    Kept lean on purpose (it is the table every batch fills): one index (the key) and one foreign key; the
+    study is reached through the trial. SQLite stores a NaN REAL as NULL, so a non-finite value is kept
+    explicitly: ``value`` is NULL and ``non_finite`` holds ``"nan"``, ``"inf"`` or ``"-inf"``.
     """
 
     __tablename__ = "measurements"
-    __table_args__ = (UniqueConstraint("trial_id", "step", name="uq_measurements_trial_step"),
-                      Index("ix_measurements_study", "study_id"))
 
-    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
-    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"))
-    step: Mapped[int] = mapped_column(Integer)
+    trial_id: Mapped[int] = mapped_column(ForeignKey("trials.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[int] = mapped_column(Integer, primary_key=True)
     value: Mapped[float | None] = mapped_column(Float, default=None)
     non_finite: Mapped[str | None] = mapped_column(String(8), default=None)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
@@ -133,13 +128,16 @@ class MeasurementRow(Base):
 
 
 class SchedulerEventRow(Base):
-    """The ``Scheduler.events`` history, one row per event, in order (``seq`` = 0, 1, 2, ...)."""
+    """The ``Scheduler.events`` history in order, one row per transaction that added events: ``events`` holds
+    events ``seq, seq + 1, ...``. Chunking keeps a 1,000-measurement batch at one row instead of 1,000, and
+    the (study, seq) key still lets only one of two racing writers append at a given position."""
 
     __tablename__ = "scheduler_events"
 
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True)
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
-    payload: Mapped[dict[str, Any]]
+    #: plain JSON (not JSONB) on PostgreSQL: stored as written, never queried inside the database
+    events: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
 class ApiTokenRow(Base):

@@ -8,11 +8,12 @@ another tenant's rows exactly as for missing ones.
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,21 @@ from service.errors import NotFoundError
 from service.models import ApiTokenRow, MeasurementRow, SchedulerEventRow, StudyRow, TrialRow, utcnow
 
 TOKEN_PREFIX = "sl_"
+
+_PG_INSERT_MEASUREMENTS = text("""
+WITH new AS (
+    INSERT INTO measurements (trial_id, step, value, non_finite, metrics, elapsed_seconds, cost, study_cost,
+                              created_at)
+    SELECT r.*, CAST(:created_at AS timestamptz)
+    FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(trial_id integer, step integer, value double precision,
+         non_finite varchar, metrics jsonb, elapsed_seconds double precision, cost double precision,
+         study_cost double precision)
+    ON CONFLICT (trial_id, step) DO NOTHING
+    RETURNING 1
+)
+SELECT count(*) FROM new
+""")
+
 
 
 def hash_token(token: str) -> str:
@@ -183,12 +199,26 @@ class MeasurementRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
+    _COLUMNS = ("trial_id", "step", "value", "non_finite", "metrics", "elapsed_seconds", "cost", "study_cost")
+    _DEFAULTS = {"cost": 0.0, "study_cost": 0.0}
+
     def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Bulk insert; a (trial, step) already stored is skipped. Returns how many rows were new."""
+        """Bulk insert; a (trial, step) already stored is skipped. Returns how many rows were new.
+
+        On PostgreSQL this is ONE statement whatever the batch size: the rows travel as one JSON document
+        that ``jsonb_to_recordset`` turns back into rows (``INSERT ... SELECT ... ON CONFLICT DO NOTHING``),
+        which avoids per-row round trips, per-parameter adaptation and parsing a thousand-row VALUES list.
+        One ``created_at`` (the first row's) stamps the whole batch.
+        """
         if not rows:
             return 0
+        if self.session.get_bind().dialect.name == "postgresql":
+            doc = json.dumps([{c: r.get(c, self._DEFAULTS.get(c)) for c in self._COLUMNS} for r in rows],
+                             allow_nan=False)
+            params = {"rows": doc, "created_at": rows[0].get("created_at") or utcnow()}
+            return int(self.session.execute(_PG_INSERT_MEASUREMENTS, params).scalar_one())
         stmt = _insert_ignoring_duplicates(self.session, MeasurementRow, ["trial_id", "step"])
-        result = self.session.execute(stmt.returning(MeasurementRow.id), list(rows))
+        result = self.session.execute(stmt.returning(MeasurementRow.step), list(rows))
         return len(result.all())
 
     def for_trial(self, trial_id: int) -> list[MeasurementRow]:
@@ -201,24 +231,30 @@ class MeasurementRepository:
         rows = self.session.execute(
             select(MeasurementRow.study_cost, MeasurementRow.value, MeasurementRow.trial_id)
             .join(TrialRow, TrialRow.id == MeasurementRow.trial_id)
-            .where(MeasurementRow.study_id == study_id, TrialRow.size == size, MeasurementRow.step >= min_step)
-            .order_by(MeasurementRow.study_cost, MeasurementRow.id))
+            .where(TrialRow.study_id == study_id, TrialRow.size == size, MeasurementRow.step >= min_step)
+            .order_by(MeasurementRow.study_cost, MeasurementRow.created_at, MeasurementRow.trial_id))
         return [(float(c), v, int(t)) for c, v, t in rows]
 
 
 class EventRepository:
-    """The scheduler event log. ``seq`` numbers are dense and start at 0, so the log is replayable in order."""
+    """The scheduler event log: events are numbered 0, 1, 2, ... per study and stored in chunks (one row per
+    appending transaction), so the log is replayable in order and a batch costs one row."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def append(self, study_id: int, first_seq: int, payloads: Sequence[dict[str, Any]]) -> None:
-        if payloads:
-            self.session.execute(insert(SchedulerEventRow),
-                                 [{"study_id": study_id, "seq": first_seq + i, "payload": p}
-                                  for i, p in enumerate(payloads)])
+    def append(self, study_id: int, first_seq: int, events: Sequence[dict[str, Any]]) -> None:
+        """Write events ``first_seq, first_seq + 1, ...`` (already JSON-safe). A second writer appending
+        at the same ``first_seq`` violates the key: the log never forks."""
+        if events:
+            self.session.add(SchedulerEventRow(study_id=study_id, seq=first_seq, events=list(events)))
+            self.session.flush()
 
     def load(self, study_id: int) -> list[dict[str, Any]]:
-        return list(self.session.scalars(
-            select(SchedulerEventRow.payload).where(SchedulerEventRow.study_id == study_id)
-            .order_by(SchedulerEventRow.seq)))
+        """Every event of the study, in order."""
+        out: list[dict[str, Any]] = []
+        for chunk in self.session.scalars(select(SchedulerEventRow.events)
+                                          .where(SchedulerEventRow.study_id == study_id)
+                                          .order_by(SchedulerEventRow.seq)):
+            out.extend(chunk)
+        return out

@@ -42,6 +42,10 @@ def wire_float(value: float) -> float | str:
 
 def encode_event(value: Any) -> Any:
     """Make an event (or any JSON-able value) safe for a JSON column: non-finite floats become strings."""
+    if type(value) is dict and value.get("kind") == "report" and len(value) == 4:
+        # the bulk of every log: {"kind", "trial_id", "step", "value"} with one float (fast path)
+        v = value["value"]
+        return value if math.isfinite(v) else {**value, "value": wire_float(v)}
     if isinstance(value, float):
         return wire_float(value)
     if isinstance(value, dict):
@@ -133,8 +137,29 @@ def decision_for_state(state: TrialState) -> Decision:
 
 @dataclass
 class ReportOutcome:
-    results: list[ReportResult]
+    """What a report call did: the decision per trial after its last measurement, the full answer to the
+    last measurement, how many measurements were new, and (lazily, as :attr:`results`) the answer to each."""
+
+    decisions: dict[int, Decision]
+    last: ReportResult
     inserted: int
+    #: per item: (trial id, step, decision, diverged, duplicate), as decided when it was told
+    items: list[tuple[int, int, Decision, bool, bool]]
+    trial_states: dict[int, TrialState]
+
+    @property
+    def results(self) -> list[ReportResult]:
+        """One :class:`ReportResult` per measurement, in order (built on demand: the batch path skips it)."""
+        out = []
+        for trial_id, step, decision, diverged, duplicate in self.items:
+            state = self.trial_states[trial_id]
+            if decision is Decision.CONTINUE and state.is_final:
+                decision = Decision.STOP
+            out.append(ReportResult(trial_id=trial_id, step=step, decision=decision, trial_state=state,
+                                    diverged=diverged, duplicate=duplicate))
+        if out:
+            out[-1] = self.last
+        return out
 
 
 class StudyRuntime:
@@ -274,7 +299,10 @@ class StudyRuntime:
 
     # -- tell ----------------------------------------------------------------------------------
     def report(self, items: Sequence[tuple[TrialRow, MeasurementCreate]]) -> ReportOutcome:
-        """Record measurements in order and tell the scheduler; one pass, one bulk insert.
+        """Record measurements in order and tell the scheduler: one pass, one bulk insert.
+
+        This is the ingest hot path (the batch endpoint), so it builds plain rows and answers one decision
+        per trial (after its last measurement) plus a full :class:`ReportResult` for the last item only.
 
         A measurement for a trial that was already finished is a 422, unless it repeats a stored step (a
         retried report: answered with the trial's decision). A trial that ends within the batch keeps the
@@ -292,39 +320,44 @@ class StudyRuntime:
                     field=where)
         target_cost = self.problem.target_cost
         sched = self.sched if len(finished_before) < len({r.id for r, _ in items}) else None
-        results: list[ReportResult] = []
         rows: list[dict[str, Any]] = []
+        decisions: dict[int, Decision] = {}
         ended: dict[int, Decision] = {}
         touched: dict[int, TrialRow] = {}
+        told: list[tuple[int, int, Decision, bool, bool]] = []
+        duplicate = False
+        ids = {id(row): (row.id, row.number) for row, _ in items}  # plain ints: ORM attributes are slow here
+        study_cost = study.cost_spent
         for row, m in items:
+            trial_id, number = ids[id(row)]
+            step = m.step
             value = float(m.value)
             finite = math.isfinite(value)
             cost = 0.0
-            if row.id in finished_before:
+            if trial_id in finished_before:
                 decision, duplicate = decision_for_state(row.state), True
-            elif row.id in ended:
-                decision, duplicate = ended[row.id], False
+            elif trial_id in ended:
+                decision, duplicate = ended[trial_id], False
             else:
                 before = sched.cost_spent
-                t = sched.trials[row.number]
-                duplicate = bool(t.curve) and m.step <= t.last_step
-                decision = _DECISION[sched.report(row.number, m.step, value)]
+                t = sched.trials[number]
+                duplicate = bool(t.curve) and step <= t.curve[-1][0]
+                decision = _DECISION[sched.report(number, step, value)]
+                study_cost = sched.cost_spent / target_cost
                 cost = (sched.cost_spent - before) / target_cost
-                touched[row.id] = row
+                touched[trial_id] = row
                 if decision is not Decision.CONTINUE:
-                    ended[row.id] = decision
+                    ended[trial_id] = decision
             if m.checkpoint is not None:
                 row.checkpoint = m.checkpoint
-                touched[row.id] = row
-            results.append(ReportResult(trial_id=row.id, step=m.step, decision=decision,
-                                        trial_state=TrialState.RUNNING, diverged=not finite, duplicate=duplicate))
+                touched[trial_id] = row
+            decisions[trial_id] = decision
+            told.append((trial_id, step, decision, not finite, duplicate))
             rows.append({
-                "study_id": study.id, "trial_id": row.id, "step": m.step,
+                "trial_id": trial_id, "step": step,
                 "value": value if finite else None, "non_finite": None if finite else wire_float(value),
                 "metrics": encode_event(m.metrics) if m.metrics else None,
-                "elapsed_seconds": m.elapsed_seconds, "cost": cost,
-                "study_cost": (sched.cost_spent / target_cost) if sched is not None else study.cost_spent,
-                "created_at": now,
+                "elapsed_seconds": m.elapsed_seconds, "cost": cost, "study_cost": study_cost, "created_at": now,
             })
         for row in touched.values():
             row.updated_at = now
@@ -338,15 +371,16 @@ class StudyRuntime:
             if study.state is StudyState.RUNNING and sched is not None and self._trials_exhausted() \
                     and not any(t.state is TrialState.PAUSED for t in self.trials.unfinished(study.id)):
                 self.finish(StudyState.COMPLETED, now)
-        # the final answer per trial reflects the study ending, too
+        # the answer per trial reflects the study ending, too
         states = {row.id: row.state for row, _ in items}
-        for r in results:
-            r.trial_state = states[r.trial_id]
-            if r.decision is Decision.CONTINUE and r.trial_state.is_final:
-                r.decision = Decision.STOP
-        if len(items) == 1 and results[0].duplicate is False and inserted == 0:
-            results[0].duplicate = True
-        return ReportOutcome(results, inserted)
+        for trial_id, decision in decisions.items():
+            if decision is Decision.CONTINUE and states[trial_id].is_final:
+                decisions[trial_id] = Decision.STOP
+        last_row, last_m = items[-1]
+        last = ReportResult(trial_id=last_row.id, step=last_m.step, decision=decisions[last_row.id],
+                            trial_state=last_row.state, diverged=not math.isfinite(float(last_m.value)),
+                            duplicate=duplicate or (len(items) == 1 and inserted == 0))
+        return ReportOutcome(decisions, last, inserted, told, states)
 
     def complete(self, row: TrialRow, checkpoint: str | None = None) -> TrialRow:
         """The worker finished the trial's segment. Completing a stopped or completed trial is a no-op."""

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.schemas import (BatchResult, Decision, MeasurementBatch, Page, Progress, ProgressPoint, Recommendation,
+from api.schemas import (BatchResult, MeasurementBatch, Page, Progress, ProgressPoint, Recommendation,
                          Study, StudySpec, StudyState, SuggestRequest, SuggestResponse, Trial, TrialState)
 from service.deps import CacheDep, ExecutorDep, SessionDep, SettingsDep, TenantDep
 from service.errors import NotFoundError
@@ -139,9 +139,8 @@ def report_batch(study_id: int, body: MeasurementBatch, request: Request, sessio
         items.append((row, m))
     outcome = rt.report(items)
     request.app.state.metrics.measurements.inc(outcome.inserted)
-    decisions: dict[int, Decision] = {r.trial_id: r.decision for r in outcome.results}
-    return BatchResult(inserted=outcome.inserted, duplicates=len(items) - outcome.inserted, decisions=decisions,
-                       study_state=rt.study.state)
+    return BatchResult(inserted=outcome.inserted, duplicates=len(items) - outcome.inserted,
+                       decisions=outcome.decisions, study_state=rt.study.state)
 
 
 @router.get("/{study_id}/recommendation", response_model=Recommendation,

@@ -66,4 +66,4 @@ def report(trial_id: int, body: MeasurementCreate, request: Request, session: Se
     rt, row = _locked(session, tenant, trial_id, cache)
     outcome = rt.report([(row, body)])
     request.app.state.metrics.measurements.inc(outcome.inserted)
-    return outcome.results[0]
+    return outcome.last

@@ -110,7 +110,7 @@ def test_measurements_insert_once_per_trial_and_step(factory, tenant):
     sid = _study(factory, tenant)
     with transaction(factory) as s:
         tid = _trial(s, sid, 0).id
-    rows = [{"study_id": sid, "trial_id": tid, "step": step, "value": 1.0 / step, "cost": 0.25,
+    rows = [{"trial_id": tid, "step": step, "value": 1.0 / step, "cost": 0.25,
              "study_cost": 0.25 * step / 10} for step in (10, 20)]
     with transaction(factory) as s:
         assert MeasurementRepository(s).insert_many(rows) == 2
@@ -138,9 +138,9 @@ def test_event_log_keeps_order_and_non_finite_values(factory, tenant):
         loaded = [decode_event(p) for p in EventRepository(s).load(sid)]
     assert [e["kind"] for e in loaded] == ["suggest", "report", "report", "fail"]
     assert math.isnan(loaded[1]["value"]) and loaded[2]["value"] == float("-inf")
-    with pytest.raises(IntegrityError):  # a seq is written once: two writers cannot both append event 3
+    with pytest.raises(IntegrityError):  # two writers cannot both append at position 2: the log never forks
         with transaction(factory) as s:
-            EventRepository(s).append(sid, 3, [encode_event(events[0])])
+            EventRepository(s).append(sid, 2, [encode_event(events[0])])
 
 
 def test_tokens_are_stored_hashed_and_bound_to_a_tenant(factory, tenant):
@@ -160,7 +160,7 @@ def test_deleting_a_study_cascades(factory, tenant):
     sid = _study(factory, tenant)
     with transaction(factory) as s:
         tid = _trial(s, sid, 0).id
-        MeasurementRepository(s).insert_many([{"study_id": sid, "trial_id": tid, "step": 1, "value": 1.0}])
+        MeasurementRepository(s).insert_many([{"trial_id": tid, "step": 1, "value": 1.0}])
         EventRepository(s).append(sid, 0, [{"kind": "complete", "trial_id": 0}])
     with transaction(factory) as s:
         repo = StudyRepository(s)

@@ -65,7 +65,7 @@ def upgrade() -> None:
     op.create_table('scheduler_events',
     sa.Column('study_id', sa.Integer(), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
-    sa.Column('payload', JSON, nullable=False),
+    sa.Column('events', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['study_id'], ['studies.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('study_id', 'seq')
     )
@@ -98,8 +98,6 @@ def upgrade() -> None:
         batch_op.create_index('ix_trials_study_state', ['study_id', 'state'], unique=False)
 
     op.create_table('measurements',
-    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
-    sa.Column('study_id', sa.Integer(), nullable=False),
     sa.Column('trial_id', sa.Integer(), nullable=False),
     sa.Column('step', sa.Integer(), nullable=False),
     sa.Column('value', sa.Float(), nullable=True),
@@ -109,20 +107,12 @@ def upgrade() -> None:
     sa.Column('cost', sa.Float(), nullable=False),
     sa.Column('study_cost', sa.Float(), nullable=False),
     sa.Column('created_at', TIMESTAMP, nullable=False),
-    sa.ForeignKeyConstraint(['study_id'], ['studies.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['trial_id'], ['trials.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('trial_id', 'step', name='uq_measurements_trial_step')
+    sa.PrimaryKeyConstraint('trial_id', 'step')
     )
-    with op.batch_alter_table('measurements', schema=None) as batch_op:
-        batch_op.create_index('ix_measurements_study', ['study_id'], unique=False)
-
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('measurements', schema=None) as batch_op:
-        batch_op.drop_index('ix_measurements_study')
-
     op.drop_table('measurements')
     with op.batch_alter_table('trials', schema=None) as batch_op:
         batch_op.drop_index('ix_trials_study_state')
