@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -13,7 +12,7 @@ from service.executors import make_executor
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.migrate import upgrade
 from service.repositories import TokenRepository
-from service.routes import health, studies, trials
+from service.routes import health, scaling, studies, trials
 from service.scheduling import SchedulerCache
 from service.settings import Settings
 
@@ -57,8 +56,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(studies.router)
     app.include_router(trials.router)
-    if importlib.util.find_spec("service.routes.scaling") is not None:
-        from service.routes import scaling
-
-        app.include_router(scaling.router)
+    app.include_router(scaling.router)
     return app

@@ -185,7 +185,8 @@ def test_openapi_documents_the_v1_api(sqlite_server):
               "/v1/studies/{study_id}/trials:suggest", "/v1/studies/{study_id}/measurements:batch",
               "/v1/trials/{trial_id}/measurements", "/v1/trials/{trial_id}:complete",
               "/v1/trials/{trial_id}:should_stop", "/v1/studies/{study_id}/recommendation",
-              "/v1/studies/{study_id}/progress", "/healthz", "/readyz", "/metrics"]:
+              "/v1/studies/{study_id}/progress", "/healthz", "/readyz", "/metrics",
+              "/v1/scaling/fit"]:  # the scaling router is mounted too
         assert p in paths, p
     assert math.isfinite(len(doc["components"]["schemas"]))
     assert "StudySpec" in doc["components"]["schemas"]
