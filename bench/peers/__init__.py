@@ -2,7 +2,8 @@
 
 ``PEERS`` maps a peer's name to ``"module:Class"``; modules are imported only when a peer is used, so a
 missing package fails that peer alone, with the package's own ``ImportError``. ``PEER_ERRORS`` records the
-peers that cannot be installed next to this project's pinned numpy / torch / ray, with the exact error.
+peers that cannot be installed next to this project's pinned numpy / torch / ray, with the exact error;
+asking for one raises :class:`PeerUnavailableError` with that record.
 """
 
 from __future__ import annotations
@@ -19,21 +20,42 @@ PEERS: dict[str, str] = {
     "ray_hyperband": "bench.peers.ray_tune:RayHyperBand",
     "optuna_tpe_hb": "bench.peers.optuna_tpe:OptunaTpeHyperband",
     "dehb": "bench.peers.dehb_peer:Dehb",
-    "bohb": "bench.peers.ray_tune:RayBohb",
+    "bohb": "bench.peers.bohb:RayBohb",
     "smac_mf": "bench.peers.smac_peer:SmacMultiFidelity",
     "botorch_mfkg": "bench.peers.botorch_mfkg:BotorchMfkg",
+    "mfms_gp": "bench.peers.mfms_gp:MfmsGp",
 }
 
+_SYNE_TUNE_CONFLICT = (
+    "pip install --dry-run 'syne-tune[basic]==0.13.0' 'numpy==2.4.6' -> ERROR: Cannot install numpy==2.4.6 "
+    "and syne-tune because these package versions have conflicting dependencies. The conflict is caused by: "
+    "The user requested numpy==2.4.6; syne-tune 0.13.0 depends on numpy<1.27.0 and >=1.16.0 "
+    "(without the pin pip would downgrade numpy 2.4.6 -> 1.26.4, which torch 2.13 / ray 2.60 here must not "
+    "get). Every syne-tune release that still ships {what} (0.13.0 .. 0.15.0) pins numpy<1.27; 0.16.0 "
+    "allows numpy 2 but no longer ships {what}.")
+
 #: peer name -> the exact install / import error that keeps it out of this environment
-PEER_ERRORS: dict[str, str] = {}
+PEER_ERRORS: dict[str, str] = {
+    "syne_mobster": _SYNE_TUNE_CONFLICT.format(what="MOBSTER (syne_tune.optimizer.baselines.MOBSTER)"),
+    "syne_hypertune": _SYNE_TUNE_CONFLICT.format(what="Hyper-Tune (syne_tune.optimizer.baselines.HyperTune)"),
+    "syne_dyhpo": _SYNE_TUNE_CONFLICT.format(what="DyHPO (syne_tune.optimizer.baselines.DyHPO)"),
+}
+
+
+class PeerUnavailableError(ImportError):
+    """The peer's package cannot be installed in this environment; the message is the recorded error."""
 
 
 def peer_names() -> list[str]:
+    """The peers that can run here (those recorded in :data:`PEER_ERRORS` are not among them)."""
     return sorted(PEERS)
 
 
 def peer_class(name: str) -> type[Scheduler]:
-    """The peer's class; raises the package's ``ImportError`` if the peer's package is missing."""
+    """The peer's class; raises the package's ``ImportError`` if the peer's package is missing, and
+    :class:`PeerUnavailableError` for a peer recorded in :data:`PEER_ERRORS`."""
+    if name in PEER_ERRORS:
+        raise PeerUnavailableError(f"peer {name!r} is not available here: {PEER_ERRORS[name]}")
     try:
         path = PEERS[name]
     except KeyError:

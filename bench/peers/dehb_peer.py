@@ -7,6 +7,9 @@ import math
 import tempfile
 from typing import Any
 
+from dehb import DEHB
+from loguru import logger as loguru_logger
+
 from bench.peers.base import PeerAsk, PeerScheduler
 from bench.peers.native_space import to_unit_config
 from schedulers.base import Decision, Trial, TrialState
@@ -28,9 +31,6 @@ class Dehb(PeerScheduler):
 
     def __init__(self, problem: Problem, seed: int = 0, eta: int = 3, **options: Any) -> None:
         super().__init__(problem, seed, **options)
-        from dehb import DEHB
-        from loguru import logger as loguru_logger
-
         loguru_logger.disable("dehb")  # DEHB logs every bracket at INFO
         logging.getLogger("distributed").setLevel(logging.WARNING)
         self._workdir = tempfile.TemporaryDirectory(prefix="scaleladder-dehb-")

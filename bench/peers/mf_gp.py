@@ -144,8 +144,9 @@ class MultiFidelityGPPeer(Scheduler, abc.ABC):
         mu, sd = float(data.y.mean()), float(data.y.std()) or 1.0
         X = torch.tensor(data.X, dtype=torch.float64)
         Y = torch.tensor((data.y - mu) / sd, dtype=torch.float64).unsqueeze(-1)
-        model = self._make_model(X, Y)
+        # under the seed: some modules draw their initial values (gpytorch's LinearMean weights)
         with torch_seed(int(self._rng(7).integers(2**31))):
+            model = self._make_model(X, Y)
             try:
                 fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model), max_attempts=2,
                                  optimizer_kwargs={"options": {"maxiter": self.fit_maxiter}})
@@ -168,7 +169,7 @@ class MultiFidelityGPPeer(Scheduler, abc.ABC):
 
         Xp = torch.tensor(np.asarray(rows), dtype=torch.float64)
         with torch.no_grad():
-            believer = model.posterior(Xp).mean
+            believer = model.posterior(Xp).mean  # batch x 1
         X = torch.cat([torch.tensor(data.X, dtype=torch.float64), Xp])
         Y = torch.cat([torch.tensor((data.y - mu) / sd, dtype=torch.float64).unsqueeze(-1), believer])
         augmented = self._make_model(X, Y)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import optuna
+
 from bench.peers.base import PeerAsk, PeerScheduler
 from bench.peers.native_space import optuna_distributions, to_config
 from schedulers.base import Decision, Trial, TrialState
@@ -26,10 +28,7 @@ class OptunaTpeHyperband(PeerScheduler):
     def __init__(self, problem: Problem, seed: int = 0, reduction_factor: int = 3,
                  n_startup_trials: int = 10, **options: Any) -> None:
         super().__init__(problem, seed, **options)
-        import optuna
-
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        self._optuna = optuna
         self._dists = optuna_distributions(self.space)
         self._study = optuna.create_study(
             study_name="scaleladder-peer", direction="minimize",
@@ -46,7 +45,7 @@ class OptunaTpeHyperband(PeerScheduler):
         ot = self._handles[trial.trial_id]
         ot.report(y, step)
         if step < self.max_budget and ot.should_prune():
-            self._study.tell(ot, state=self._optuna.trial.TrialState.PRUNED)
+            self._study.tell(ot, state=optuna.trial.TrialState.PRUNED)
             self._told.add(trial.trial_id)
             return Decision.STOP
         return Decision.CONTINUE
@@ -55,7 +54,7 @@ class OptunaTpeHyperband(PeerScheduler):
         if trial.trial_id in self._told:
             return
         ot = self._handles[trial.trial_id]
-        states = self._optuna.trial.TrialState
+        states = optuna.trial.TrialState
         finite = [v for _, v in trial.curve if v == v and abs(v) != float("inf")]
         if trial.state is TrialState.COMPLETED and finite:
             self._study.tell(ot, self._y(finite[-1]))

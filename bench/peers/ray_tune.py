@@ -20,6 +20,8 @@ import math
 from typing import Any
 
 import numpy as np
+from ray.tune.experiment import Trial as RayTrial
+from ray.tune.schedulers import AsyncHyperBandScheduler, HyperBandScheduler
 
 from bench.peers.base import PeerAsk, PeerScheduler, seeded_global_numpy
 from bench.peers.native_space import ray_domains, to_config
@@ -51,8 +53,6 @@ class _PeerController:
     def stop_trial(self, ray_trial: Any) -> None:
         """As ``TuneController.stop_trial``: PENDING/PAUSED -> ``on_trial_remove``; RUNNING ->
         ``on_trial_complete`` with the last result; the searcher hears ``on_trial_complete`` either way."""
-        from ray.tune.experiment import Trial as RayTrial
-
         owner = self._owner
         if ray_trial.status in (RayTrial.ERROR, RayTrial.TERMINATED):
             return
@@ -92,9 +92,6 @@ class RayTrialSchedulerPeer(PeerScheduler):
         super().__init__(problem, seed, **options)
         if reduction_factor <= 1:
             raise InvalidProblemError("reduction_factor must be > 1", field="scheduler.options.reduction_factor")
-        from ray.tune.experiment import Trial as RayTrial
-
-        self._RayTrial = RayTrial
         self.reduction_factor = reduction_factor
         #: Ray's time unit: one report
         self.max_t = max(1, math.ceil(self.max_budget / self.report_every))
@@ -129,7 +126,7 @@ class RayTrialSchedulerPeer(PeerScheduler):
         while len(self._pending) < self.max_pending:
             ray_id = str(self._n_created)
             self._n_created += 1
-            rt = self._RayTrial("scaleladder_peer", config=self._suggest_config(ray_id), trial_id=ray_id,
+            rt = RayTrial("scaleladder_peer", config=self._suggest_config(ray_id), trial_id=ray_id,
                                 stub=True)
             with seeded_global_numpy(self.seed, int(ray_id), 1):  # ASHA draws its bracket from np.random
                 self._scheduler.on_trial_add(self._controller, rt)
@@ -139,10 +136,10 @@ class RayTrialSchedulerPeer(PeerScheduler):
     def _ask(self, trial_id: int) -> PeerAsk | None:
         self._create_pending()
         chosen = self._scheduler.choose_trial_to_run(self._controller)
-        if chosen is None or chosen.status != self._RayTrial.PENDING:
+        if chosen is None or chosen.status != RayTrial.PENDING:
             return None  # Ray wants a paused trial resumed first (see resume())
         self._pending.remove(chosen)
-        chosen.set_status(self._RayTrial.RUNNING)
+        chosen.set_status(RayTrial.RUNNING)
         return PeerAsk(chosen, to_config(self.space, chosen.config), self.problem.target.size, self.max_budget)
 
     def _peer_on_suggest(self, trial: Trial, handle: Any) -> None:
@@ -158,7 +155,7 @@ class RayTrialSchedulerPeer(PeerScheduler):
         if self._searcher is not None:
             self._searcher.on_trial_result(rt.trial_id, result)
         if action == "PAUSE":
-            rt.set_status(self._RayTrial.PAUSED)
+            rt.set_status(RayTrial.PAUSED)
             return Decision.PAUSE
         if action == "STOP":
             self._controller.stop_trial(rt)
@@ -166,11 +163,11 @@ class RayTrialSchedulerPeer(PeerScheduler):
         return Decision.CONTINUE
 
     def _peer_on_resume(self, trial: Trial) -> None:
-        self._ray_trials[trial.trial_id].set_status(self._RayTrial.RUNNING)
+        self._ray_trials[trial.trial_id].set_status(RayTrial.RUNNING)
 
     def _peer_on_end(self, trial: Trial) -> None:
         rt = self._ray_trials[trial.trial_id]
-        if rt.status in (self._RayTrial.TERMINATED, self._RayTrial.ERROR):
+        if rt.status in (RayTrial.TERMINATED, RayTrial.ERROR):
             return
         if trial.state is TrialState.COMPLETED:
             self._controller.stop_trial(rt)  # a RUNNING trial that ended normally: on_trial_complete
@@ -178,7 +175,7 @@ class RayTrialSchedulerPeer(PeerScheduler):
             self._scheduler.on_trial_error(self._controller, rt)
             if self._searcher is not None:
                 self._searcher.on_trial_complete(rt.trial_id, error=True)
-            rt.set_status(self._RayTrial.ERROR)
+            rt.set_status(RayTrial.ERROR)
 
     def _after_event(self) -> None:
         chosen = self._scheduler.choose_trial_to_run(self._controller)
@@ -201,8 +198,6 @@ class RayAsha(RayTrialSchedulerPeer):
     max_pending = 1
 
     def _make_scheduler(self) -> Any:
-        from ray.tune.schedulers import AsyncHyperBandScheduler
-
         return AsyncHyperBandScheduler(time_attr="training_iteration", metric=METRIC, mode="min",
                                        max_t=self.max_t, grace_period=self._iteration(self.min_budget),
                                        reduction_factor=self.reduction_factor)
@@ -217,42 +212,6 @@ class RayHyperBand(RayTrialSchedulerPeer):
     name = "ray_hyperband"
 
     def _make_scheduler(self) -> Any:
-        from ray.tune.schedulers import HyperBandScheduler
-
         return HyperBandScheduler(time_attr="training_iteration", metric=METRIC, mode="min", max_t=self.max_t,
                                   reduction_factor=self.reduction_factor)
 
-
-class RayBohb(RayTrialSchedulerPeer):
-    """BOHB as Ray Tune runs it: the ``TuneBOHB`` searcher (hpbandster's BOHB config generator: a KDE
-    per budget over a ConfigSpace space) with the ``HyperBandForBOHB`` scheduler, which pauses trials at
-    its milestones and feeds each milestone result to the searcher as an observation at that budget.
-
-    Single fidelity: steps at the target model size, as for :class:`RayHyperBand`. Ray keeps one pending
-    trial ahead for a custom searcher, so each new trial's config is drawn when it is needed. hpbandster
-    samples from numpy's global RNG: each call runs with it seeded by (seed, Ray trial number).
-    """
-
-    name = "bohb"
-    max_pending = 1
-
-    def _make_searcher(self) -> Any:
-        from ray.tune.search.bohb import TuneBOHB
-
-        from bench.peers.native_space import configspace
-
-        return TuneBOHB(space=configspace(self.space, self.seed, ordinal_as_int=True), metric=METRIC, mode="min", seed=self.seed)
-
-    def _make_scheduler(self) -> Any:
-        from ray.tune.schedulers import HyperBandForBOHB
-
-        return HyperBandForBOHB(time_attr="training_iteration", metric=METRIC, mode="min", max_t=self.max_t,
-                                reduction_factor=self.reduction_factor)
-
-    def _suggest_config(self, ray_id: str) -> dict[str, Any]:
-        with seeded_global_numpy(self.seed, int(ray_id), 2):
-            return dict(self._searcher.suggest(ray_id))
-
-    def _peer_on_report(self, trial: Trial, step: int, y: float) -> Decision:
-        with seeded_global_numpy(self.seed, trial.trial_id, step, 3):  # the KDE refit draws too
-            return super()._peer_on_report(trial, step, y)

@@ -6,6 +6,11 @@ import math
 import tempfile
 from typing import Any
 
+import pyrfr.regression  # noqa: F401 - SMAC's random forest; SMAC imports it only when the model is built
+from smac import MultiFidelityFacade, Scenario
+from smac.runhistory.dataclasses import TrialValue
+from smac.runhistory.enumerations import StatusType
+
 from bench.peers.base import PeerAsk, PeerScheduler
 from bench.peers.native_space import configspace, to_config
 from schedulers.base import Decision, Trial, TrialState
@@ -27,8 +32,6 @@ class SmacMultiFidelity(PeerScheduler):
 
     def __init__(self, problem: Problem, seed: int = 0, eta: int = 3, **options: Any) -> None:
         super().__init__(problem, seed, **options)
-        from smac import MultiFidelityFacade, Scenario
-
         self._workdir = tempfile.TemporaryDirectory(prefix="scaleladder-smac-")
         scenario = Scenario(configspace(self.space, self.seed), name="scaleladder-peer",
                             output_directory=self._workdir.name, deterministic=True, n_trials=10**9,
@@ -46,9 +49,6 @@ class SmacMultiFidelity(PeerScheduler):
     def _tell(self, trial: Trial, value: float | None) -> None:
         if trial.trial_id in self._told:
             return
-        from smac.runhistory.dataclasses import TrialValue
-        from smac.runhistory.enumerations import StatusType
-
         info = self._handles[trial.trial_id]
         if value is None:
             self._smac.tell(info, TrialValue(cost=math.inf, status=StatusType.CRASHED), save=False)
