@@ -171,15 +171,21 @@ def test_deleting_a_study_cascades(factory, tenant):
         assert EventRepository(s).load(sid) == []
 
 
-def test_study_lock_is_exclusive_on_postgres(engine, factory, tenant):
-    """While one transaction holds a study (``SELECT ... FOR UPDATE``), another cannot take it."""
-    if engine.dialect.name != "postgresql":
-        pytest.skip("SQLite serialises whole transactions (BEGIN IMMEDIATE) instead of locking rows")
-    sid = _study(factory, tenant)
-    with transaction(factory) as first:
-        StudyRepository(first).get(tenant, sid, lock=True)
-        with factory() as second, second.begin():
-            with pytest.raises(OperationalError, match="could not obtain lock"):
-                second.execute(select(StudyRow).where(StudyRow.id == sid).with_for_update(nowait=True))
-    with transaction(factory) as third:  # released at commit
-        assert StudyRepository(third).get(tenant, sid, lock=True).id == sid
+@pytest.mark.postgres
+def test_study_lock_is_exclusive_on_postgres(postgres_url, tenant):
+    """While one transaction holds a study (``SELECT ... FOR UPDATE``), another cannot take it. (SQLite has
+    no row locks: there every transaction starts with BEGIN IMMEDIATE, see service/db.py.)"""
+    engine = make_engine(Settings(database_url=postgres_url))
+    try:
+        upgrade(engine)
+        factory = make_session_factory(engine)
+        sid = _study(factory, tenant)
+        with transaction(factory) as first:
+            StudyRepository(first).get(tenant, sid, lock=True)
+            with factory() as second, second.begin():
+                with pytest.raises(OperationalError, match="could not obtain lock"):
+                    second.execute(select(StudyRow).where(StudyRow.id == sid).with_for_update(nowait=True))
+        with transaction(factory) as third:  # released at commit
+            assert StudyRepository(third).get(tenant, sid, lock=True).id == sid
+    finally:
+        engine.dispose()
