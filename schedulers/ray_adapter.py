@@ -5,17 +5,18 @@ Tune asks two objects for decisions: a ``Searcher`` (which new trial to start) a
 adapters over the same scheduler instance, held by a :class:`SchedulerBridge`; they translate ids and
 decisions and contain no tuning logic:
 
-=============================================  ===================================================
+==============================================  ==================================================
 Tune hook                                      scheduler call
-=============================================  ===================================================
+==============================================  ==================================================
 ``SchedulerSearcher.suggest``                  ``resume()`` first (queued for the TrialScheduler),
                                                else ``suggest(1)``; ``None`` to wait, ``FINISHED``
                                                when the budget is spent or nothing can ever run
 ``LadderTrialScheduler.on_trial_result``       ``report(trial, step, value)`` -> CONTINUE/PAUSE/STOP
 ``LadderTrialScheduler.choose_trial_to_run``   pending trials, then paused trials ``resume()`` gave
                                                back (their config gets the new step budget)
-``on_trial_complete`` / ``on_trial_error``     ``complete(trial)`` / ``fail(trial, reason)``
-=============================================  ===================================================
+``LadderTrialScheduler.on_trial_complete``      ``complete(trial)``
+``SchedulerSearcher.on_trial_complete(error)``  ``fail(trial, reason)`` (Tune's retries are spent)
+==============================================  ==================================================
 
 Concurrency is limited here, not by Tune's ``max_concurrent_trials`` (which counts PAUSED trials as live
 and would deadlock a Hyperband that pauses a whole rung): a new trial is suggested only while fewer than
@@ -215,7 +216,15 @@ class SchedulerSearcher(Searcher):
         return b.trial_config(s)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
-        """Completion is told to the scheduler by :class:`LadderTrialScheduler` (one place, with the reason)."""
+        """Tune gave up on a trial (``error``; retries under ``FailureConfig`` are exhausted): the scheduler
+        records the failure. Tune calls this only for final failures, unlike ``on_trial_error`` which also
+        fires before a retry. Normal completion is told by :class:`LadderTrialScheduler`."""
+        if error:
+            self.bridge.paused_ray.discard(trial_id)
+            self.bridge.resume_ready.pop(trial_id, None)
+            sched_id = self.bridge.sched_id(trial_id)
+            if sched_id is not None:
+                self.bridge.end(sched_id, "the trial's worker failed and Tune's retries are exhausted")
 
     def save(self, checkpoint_path: str) -> None:
         """Nothing to save: the scheduler's state is its event history, persisted by the bridge's listener."""
@@ -260,8 +269,8 @@ class LadderTrialScheduler(FIFOScheduler):
         self._ended(trial, None)
 
     def on_trial_error(self, tune_controller: Any, trial: RayTrial) -> None:
-        message = str(getattr(trial, "error_message", None) or "").strip()
-        self._ended(trial, (message.splitlines()[-1][:500] if message else "the trial's worker failed"))
+        """Fires before each retry too (the trial then restarts from its checkpoint), so the scheduler is
+        told only of final failures, by :meth:`SchedulerSearcher.on_trial_complete`."""
 
     def on_trial_remove(self, tune_controller: Any, trial: RayTrial) -> None:
         self.bridge.paused_ray.discard(trial.trial_id)

@@ -21,3 +21,35 @@ def ray_cluster():
              configure_logging=False, runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def postgres_database():
+    """A PostgreSQL database of its own (unique name), migrated, dropped at the end of the module."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
+    from service.migrate import upgrade
+
+    base = os.environ.get("SCALELADDER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    name = f"scaleladder_ray_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    except OperationalError as e:
+        admin.dispose()
+        pytest.skip(f"PostgreSQL unavailable: {e.orig}")
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    engine = create_engine(url)
+    upgrade(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

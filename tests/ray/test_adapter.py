@@ -105,3 +105,34 @@ def test_bigger_sizes_get_more_fake_gpus_and_matching_cuda_visible_devices(ray_c
     seen = {s["size"]: s["cuda"] for s in map(json.loads, log.read_text().splitlines())}
     assert len(seen["s"].split(",")) == 1
     assert len(set(seen["l"].split(","))) == 3
+
+
+def test_a_killed_worker_resumes_its_trial_from_the_last_checkpoint(ray_cluster, tmp_path):
+    import signal
+    import threading
+    import time
+
+    log = tmp_path / "log.jsonl"
+    sched = make_scheduler("random", problem(max_steps=90), seed=0)
+    killed: list[int] = []
+
+    def kill_mid_trial():
+        deadline = time.time() + 60
+        while time.time() < deadline and not killed:
+            lines = [json.loads(x) for x in log.read_text().splitlines()] if log.exists() else []
+            if any(x["event"] == "report" and x["step"] >= 50 for x in lines):
+                os.kill(lines[-1]["pid"], signal.SIGKILL)
+                killed.append(lines[-1]["pid"])
+            time.sleep(0.05)
+
+    killer = threading.Thread(target=kill_mid_trial)
+    killer.start()
+    run(sched, tmp_path, budget=StudyBudget(max_trials=1), workload="tests.ray.workloads:paced",
+        args={"log": str(log), "pause": 0.3})
+    killer.join()
+    assert killed
+    starts = [x for x in map(json.loads, log.read_text().splitlines()) if x["event"] == "start"]
+    assert len(starts) == 2 and starts[1]["resumed"] and 40 <= starts[1]["start"] <= 60
+    t = sched.trials[0]
+    assert t.state is TrialState.COMPLETED
+    assert [s for s, _ in t.curve] == list(range(10, 91, 10))

@@ -1,0 +1,29 @@
+"""User workloads for the Ray tests, loaded by 'module:function' on Ray workers."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+
+
+def paced(config, reporter):
+    """A smooth synthetic curve, ``(log10 lr + 2)^2 + 1/step``, reporting every ``report_every`` steps after
+    ``args['pause']`` seconds per report; logs each start and report (with its pid) to ``args['log']``."""
+    args = config["args"]
+    log = args.get("log")
+
+    def note(**kw):
+        if log:
+            with open(log, "a") as f:
+                f.write(json.dumps({"pid": os.getpid(), "trial": config["params"].get("lr"), **kw}) + "\n")
+
+    note(event="start", start=config["start_step"], resumed=config["checkpoint"] is not None)
+    for step in range(config["start_step"] + 1, config["steps"] + 1):
+        if step % config["report_every"] and step != config["steps"]:
+            continue
+        time.sleep(float(args.get("pause", 0.0)))
+        value = (math.log10(config["params"]["lr"]) + 2.0) ** 2 + 1.0 / step
+        note(event="report", step=step)
+        reporter(step, value, {"step": step})
