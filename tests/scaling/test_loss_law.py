@@ -22,7 +22,7 @@ def noisy_fit():
     n, d = np.meshgrid(np.logspace(7, 9, 5), np.logspace(9, 11, 5))
     n, d = n.ravel(), d.ravel()
     loss = chinchilla_loss(n, d) * np.exp(rng.normal(0.0, 0.005, n.size))   # 0.5% multiplicative noise
-    return fit_chinchilla(n, d, loss, HuberFitOptions(n_bootstrap=60, seed=1))
+    return fit_chinchilla(n, d, loss, HuberFitOptions(n_bootstrap=40, seed=1))
 
 
 def test_recovers_known_coefficients_within_intervals(noisy_fit):
