@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.schemas import (BatchResult, MeasurementBatch, Page, Progress, ProgressPoint, Recommendation,
+from api.schemas import (BatchResult, Direction, MeasurementBatch, Page, Progress, ProgressPoint, Recommendation,
                          Study, StudySpec, StudyState, SuggestRequest, SuggestResponse, Trial, TrialState)
 from service.deps import CacheDep, ExecutorDep, SessionDep, SettingsDep, TenantDep
 from service.errors import NotFoundError
@@ -19,7 +19,6 @@ from service.scheduling import StudyRuntime, validate_spec
 from service.serializers import study_out, trial_out
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"])
-StudyId = Annotated[int, "study id"]
 
 
 def _runtime(session, tenant: str, study_id: int, cache) -> StudyRuntime:
@@ -168,7 +167,7 @@ def progress(study_id: int, session: SessionDep, tenant: TenantDep) -> Progress:
     # best-so-far at the target fidelity, as a step function of cumulative cost
     target_size = spec.target.size or spec.fidelity.sizes[-1].name
     target_steps = spec.target.steps or spec.fidelity.steps.max
-    sign = 1.0 if spec.objective.direction.value == "minimize" else -1.0
+    sign = 1.0 if spec.objective.direction is Direction.MINIMIZE else -1.0
     curve: list[ProgressPoint] = []
     best, best_trial = None, None
     for cost, value, trial_id in MeasurementRepository(session).at_fidelity(study_id, target_size, target_steps):

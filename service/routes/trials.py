@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.schemas import CompleteRequest, FailRequest, Measurement, MeasurementCreate, ReportResult, ShouldStop, Trial
+from api.schemas import (CompleteRequest, Decision, FailRequest, Measurement, MeasurementCreate, ReportResult,
+                         ShouldStop, Trial)
 from service.deps import CacheDep, SessionDep, TenantDep
 from service.errors import NotFoundError
 from service.models import TrialRow
@@ -44,7 +45,7 @@ def should_stop(trial_id: int, session: SessionDep, tenant: TenantDep) -> Should
     row = TrialRepository(session).get(tenant, trial_id)
     decision = decision_for_state(row.state)
     at_end = row.last_step is not None and row.last_step >= row.steps
-    return ShouldStop(trial_id=row.id, should_stop=decision.value != "continue" or at_end, decision=decision,
+    return ShouldStop(trial_id=row.id, should_stop=decision is not Decision.CONTINUE or at_end, decision=decision,
                       trial_state=row.state)
 
 

@@ -55,7 +55,8 @@ def test_retried_measurement_is_stored_once(server, study_spec):
         retry = _report(http, tid, 10, 0.5).json()
         assert first["duplicate"] is False and retry["duplicate"] is True
         assert first["decision"] == retry["decision"] == "continue"
-        batch = {"measurements": [{"trial_id": tid, "step": 10, "value": 0.5}, {"trial_id": tid, "step": 20, "value": 0.4}]}
+        batch = {"measurements": [{"trial_id": tid, "step": 10, "value": 0.5},
+                                  {"trial_id": tid, "step": 20, "value": 0.4}]}
         r1 = http.post(f"/v1/studies/{sid}/measurements:batch", json=batch).json()
         r2 = http.post(f"/v1/studies/{sid}/measurements:batch", json=batch).json()
         assert (r1["inserted"], r1["duplicates"]) == (1, 1) and (r2["inserted"], r2["duplicates"]) == (0, 2)
