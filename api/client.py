@@ -98,8 +98,7 @@ class Client:
                     raise last
             if attempt + 1 < attempts:
                 time.sleep(self.backoff * (2 ** attempt) * (0.5 + random.random()))
-        assert last is not None
-        raise last
+        raise last if last is not None else TransportError(f"{method} {path}: no attempt was made")
 
     def close(self) -> None:
         self._http.close()

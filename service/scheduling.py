@@ -312,14 +312,21 @@ class StudyRuntime:
         if study.state is StudyState.PENDING:
             raise ConflictError(f"study {study.id} is pending; it has no trials to measure", field="study_id")
         finished_before = {row.id for row, _ in items if row.state.is_final}
+        paused_before = {row.id for row, _ in items if row.state is TrialState.PAUSED}
         for i, (row, m) in enumerate(items):
-            if row.id in finished_before and (row.last_step is None or m.step > row.last_step):
-                where = f"measurements[{i}].trial_id" if len(items) > 1 else "trial_id"
+            is_new = row.last_step is None or m.step > row.last_step
+            where = f"measurements[{i}].trial_id" if len(items) > 1 else "trial_id"
+            if row.id in finished_before and is_new:
                 raise InvalidArgumentError(
                     f"trial {row.id} is {row.state.value}; it takes no more measurements (got step {m.step})",
                     field=where)
+            if row.id in paused_before and is_new:
+                # continuing a paused trial goes through ask (resume), which sets its new step budget
+                raise ConflictError(f"trial {row.id} is paused at step {row.last_step}; it continues only when "
+                                    f"an ask hands it out again (got step {m.step})", field=where)
         target_cost = self.problem.target_cost
-        sched = self.sched if len(finished_before) < len({r.id for r, _ in items}) else None
+        quiet = finished_before | paused_before  # only retries of stored steps can reach these
+        sched = self.sched if len(quiet) < len({r.id for r, _ in items}) else None
         rows: list[dict[str, Any]] = []
         decisions: dict[int, Decision] = {}
         ended: dict[int, Decision] = {}
@@ -334,7 +341,7 @@ class StudyRuntime:
             value = float(m.value)
             finite = math.isfinite(value)
             cost = 0.0
-            if trial_id in finished_before:
+            if trial_id in finished_before or trial_id in paused_before:
                 decision, duplicate = decision_for_state(row.state), True
             elif trial_id in ended:
                 decision, duplicate = ended[trial_id], False
@@ -361,7 +368,7 @@ class StudyRuntime:
             })
         for row in touched.values():
             row.updated_at = now
-            if sched is not None and row.id not in finished_before:
+            if sched is not None and row.id not in quiet:
                 self._sync(row, now)
         self.persist()
         inserted = MeasurementRepository(self.session).insert_many(rows)

@@ -215,3 +215,33 @@ def test_health_readiness_and_metrics(server, study_spec):
     assert "scaleladder_measurements_ingested_total" in text
     assert 'route="/v1/trials/{trial_id}/measurements"' in text
     assert "scaleladder_http_request_duration_seconds_bucket" in text
+
+
+def test_paused_trial_continues_only_through_ask(sqlite_server, study_spec):
+    """Hyperband pauses a trial at the end of its rung; a worker that keeps reporting gets 409, a retry of
+    the pausing report gets PAUSE again, and the promotion comes back through ask with a larger budget."""
+    study_spec["scheduler"] = {"name": "hyperband", "seed": 0}
+    with sqlite_server.http() as http:
+        sid = _start(http, study_spec)
+        first = _ask(http, sid, "w")["trials"][0]
+        assert first["steps"] < 40
+        answer = _report(http, first["id"], first["steps"], 0.1).json()
+        assert answer["decision"] == "pause" and answer["trial_state"] == "paused"
+        assert _report(http, first["id"], first["steps"], 0.1).json()["decision"] == "pause"
+        r = _report(http, first["id"], first["steps"] + 10, 0.1)
+        assert r.status_code == 409 and "paused" in r.json()["error"]["message"]
+        # finish the rung with worse trials, then the best one is resumed from its checkpoint step
+        resumed = None
+        for i in range(30):
+            trials = _ask(http, sid, f"w{i}")["trials"]
+            if not trials:
+                break
+            t = trials[0]
+            if t["id"] == first["id"]:
+                resumed = t
+                break
+            _report(http, t["id"], t["steps"], 1.0 + i)
+            http.post(f"/v1/trials/{t['id']}:complete")
+        assert resumed is not None and resumed["start_step"] == first["steps"] and resumed["steps"] > first["steps"]
+        assert resumed["state"] == "pending"
+        assert _report(http, first["id"], resumed["steps"], 0.05).status_code == 200
