@@ -15,10 +15,10 @@ The scheduler keeps one multi-scale GP (:mod:`schedulers.multiscale.surrogate`) 
   it (resumable, to be weighed against fresh trials) unless it reached the target steps.
 
 Replay determinism and cost. Decisions depend on the model, so the model a decision sees must be a
-function of the event history alone. The "decision model" is therefore rebuilt only at SUGGEST events
-(which replay re-applies): it is re-conditioned on the current training set when the number of
-observations grew by ``refresh_growth`` since the last rebuild, and its hyperparameters are refitted when
-it grew by ``refit_growth`` since the last fit (L-BFGS capped at ``fit_iters`` iterations on at most
+function of the event history alone. The "decision model" is therefore rebuilt only in hooks that replay
+re-runs: at SUGGEST events and at segment ends it is re-conditioned on the current training set when the
+number of observations grew by ``refresh_growth`` since the last rebuild, and at SUGGEST events its
+hyperparameters are refitted when it grew by ``refit_growth`` since the last fit (L-BFGS capped at ``fit_iters`` iterations on at most
 ``fit_max`` points, warm-started, no timeouts or random restarts). Between rebuilds a decision conditions
 the model on the trial's latest report in ``O(n)`` (two-point Gaussian conditioning), never a refit.
 Ask-time answers (suggest, resume, recommend) use a fresh conditioning on all current data with the
@@ -34,7 +34,7 @@ import numpy as np
 
 from schedulers.base import Decision, Recommendation, Scheduler, Trial, TrialState
 from schedulers.errors import InvalidProblemError, ModelFittingError
-from schedulers.models.candidates import candidate_set, unique_rows
+from schedulers.models.candidates import perturb, sobol_points, unique_rows
 from schedulers.multiscale.acquisition import (Fidelity, best_fidelity, probability_of_improvement,
                                                target_ei)
 from schedulers.multiscale.features import FidelityEncoder, OptimumShift
@@ -60,7 +60,7 @@ class MultiScaleCostAwareBO(Scheduler):
     - ``refresh_growth`` (0.05): re-condition the decision model when the observation count grew by this
       fraction (and by at least one observation) since the last rebuild.
     - ``stop_prob`` (0.01): stop a trial when P(its target value beats the incumbent) is below this.
-    - ``stop_grace`` (2): never stop before this many multiples of the smallest report step.
+    - ``stop_grace`` (1): never stop before this many multiples of the smallest report step.
     - ``step_ratio`` (2.0): ratio between successive step budgets on the fidelity grid.
     - ``n_candidates`` (256): quasi-random candidates per ask, plus ``n_local`` (32) perturbations of
       each of the 5 best evaluated configs; ``top_k`` (8) of them get a fidelity search.
@@ -73,7 +73,7 @@ class MultiScaleCostAwareBO(Scheduler):
 
     def __init__(self, problem: Problem, seed: int = 0, *, n_init: int = 4, mean: str = "scaling_law",
                  n_max: int = 300, fit_max: int = 120, fit_iters: int = 40, refit_growth: float = 1.5,
-                 refresh_growth: float = 0.05, stop_prob: float = 0.01, stop_grace: float = 2.0,
+                 refresh_growth: float = 0.05, stop_prob: float = 0.01, stop_grace: float = 1.0,
                  step_ratio: float = 2.0, n_candidates: int = 256, n_local: int = 32, top_k: int = 8,
                  optimum_shift: Callable[[float], Mapping[str, float]] | Mapping[str, float] | None = None,
                  **options: Any) -> None:
@@ -109,6 +109,7 @@ class MultiScaleCostAwareBO(Scheduler):
         self._n_fits = 0
         self._n_refreshes = 0
         self._ask_cache: tuple[tuple[int, int], Any] | None = None
+        self._global_candidates: np.ndarray | None = None
 
     # ------------------------------------------------------------------ hooks (live and replay)
     def _on_suggest(self, trial: Trial) -> None:
@@ -130,26 +131,34 @@ class MultiScaleCostAwareBO(Scheduler):
     def _on_end(self, trial: Trial) -> None:
         if trial.state is TrialState.FAILED:
             self.store.add_failure(trial.trial_id, trial.last_step or self.encoder.min_steps)
+        # a finished segment is new evidence for the other running trials' decisions: re-condition
+        # (cheap), but leave hyperparameter fits to SUGGEST events so reports stay fast
+        self._refresh_if_due(allow_fit=False)
 
     def _extra_state(self) -> Any:
         return {"fits": self._n_fits, "refreshes": self._n_refreshes,
                 "observations": self.store.n_observations}
 
     # ------------------------------------------------------------------ the decision model
-    def _refresh_if_due(self) -> None:
+    def _refresh_if_due(self, allow_fit: bool = True) -> None:
         n_obs = self.store.n_observations
-        if n_obs - self._obs_at_refresh < max(1.0, self.refresh_growth * self._obs_at_refresh):
+        fit_due = allow_fit and (self.surrogate is None or n_obs >= self.refit_growth * self._obs_at_fit)
+        refresh_due = n_obs - self._obs_at_refresh >= max(1.0, self.refresh_growth * self._obs_at_refresh)
+        if not refresh_due and not (fit_due and n_obs > self._obs_at_fit):
+            return
+        if self.surrogate is None and not allow_fit:
             return
         X, y = self.store.training_set(self.n_max)
         trials_with_data = sum(1 for c in self.store.curves.values() if c.points)
         if len(y) < 4 or trials_with_data < min(self.n_init, 2):
             return
-        if self.surrogate is None or n_obs >= self.refit_growth * self._obs_at_fit:
+        if fit_due:
             warm = self.surrogate.state() if self.surrogate is not None else None
             self.surrogate = fit_surrogate(X[: self.fit_max], y[: self.fit_max], mean_kind=self.mean_kind,
                                            warm_start=warm, max_iter=self.fit_iters)
             self._obs_at_fit = n_obs
             self._n_fits += 1
+        assert self.surrogate is not None
         try:
             self._decision_model = self.surrogate.condition(X, y)
         except ModelFittingError:
@@ -215,28 +224,50 @@ class MultiScaleCostAwareBO(Scheduler):
         return [Fidelity(size.name, s, cm.cost(s, size)) for size in self.encoder.sizes for s in self.step_grid]
 
     def _candidates(self, post: Posterior, evaluated: np.ndarray) -> np.ndarray:
+        """Global quasi-random configs (drawn once per scheduler: snapping them is the costly part) plus
+        perturbations of the 5 best evaluated configs plus the evaluated configs: ``n x d``."""
         if self.space.dim == 0:
             return np.full((1, 1), 0.5)
-        centers = None
+        if self._global_candidates is None:
+            self._global_candidates = sobol_points(self.space, self.n_candidates,
+                                                   np.random.default_rng([self.seed, 7]))
+        parts = [self._global_candidates]
         if len(evaluated):
             mean, _ = post.predict(self.encoder.at_target(evaluated))
-            centers = evaluated[np.argsort(mean)[:5]]
-        rng = self._rng(7)
-        cands = candidate_set(self.space, rng, n_global=self.n_candidates, incumbents=centers,
-                              n_local=self.n_local, scale=0.1)
-        return np.vstack([cands, evaluated]) if len(evaluated) else cands
+            centers = np.clip(evaluated[np.argsort(mean)[:5]], 0.0, 1.0)
+            parts += [perturb(self.space, centers, self.n_local, self._rng(7), scale=0.1), evaluated]
+        return unique_rows(np.vstack(parts))
+
+    def _taken(self) -> tuple[set[bytes], dict[bytes, set[str]]]:
+        """Configs never to propose again (a trial of theirs was stopped or failed), and for the others the
+        sizes at which a trial of theirs already exists (continuing it is resume's job)."""
+        dead: set[bytes] = set()
+        sizes: dict[bytes, set[str]] = {}
+        for t in self.trials.values():
+            key = np.round(self.store.curves[t.trial_id].x, 9).tobytes()
+            if t.state in (TrialState.STOPPED, TrialState.FAILED):
+                dead.add(key)
+            sizes.setdefault(key, set()).add(t.size)
+        return dead, sizes
 
     def _best_fresh(self, post: Posterior) -> tuple[float, np.ndarray, Fidelity]:
         """(value per cost, target-frame config, fidelity) of the best new trial."""
         evaluated, _ = self._evaluated_configs()
         cands = self._candidates(post, evaluated)
+        dead, taken_sizes = self._taken()
+        keys = [np.round(c, 9).tobytes() for c in cands]
+        alive = np.asarray([k not in dead for k in keys])
+        if alive.any():
+            cands, keys = cands[alive], [k for k, a in zip(keys, alive) if a]
         best_mean = (float(post.predict(self.encoder.at_target(evaluated))[0].min()) if len(evaluated)
                      else self._incumbent)
         ei, _, _ = target_ei(post, self.encoder, cands, best_mean)
         fidelities = self._fresh_fidelities()
         choice: tuple[float, np.ndarray, Fidelity] | None = None
         for i in np.argsort(-ei, kind="stable")[: self.top_k]:
-            score, fid = best_fidelity(post, self.encoder, cands[i], float(ei[i]), fidelities)
+            used = taken_sizes.get(keys[i], set())
+            options = [f for f in fidelities if f.size not in used] or fidelities
+            score, fid = best_fidelity(post, self.encoder, cands[i], float(ei[i]), options)
             if choice is None or score > choice[0]:
                 choice = (score, cands[i], fid)
         assert choice is not None

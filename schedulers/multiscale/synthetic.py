@@ -3,8 +3,9 @@
 ``f(x, s, m) = E + A (m / m0)^-a + B (s / s0)^-b + g(u) (1 + C (s0 / s)^0.5)`` where ``u`` is the
 unit-cube encoding of the config and ``g(u) = sum_j w_j (u_j - u*_j)^2``: a bowl whose minimiser ``u*``
 does not move with size or steps, on top of a Chinchilla-style scaling law; config differences are larger
-early in training. Configs with ``lr`` in the top 5% of its range diverge (NaN) after 300 steps. Used by
-the flagship's tests and the latency benchmark; deterministic and cheap.
+early in training. Each report carries Gaussian noise of standard deviation ``noise`` (seeded by the
+config, size and step, so a run is reproducible). Configs with ``lr`` in the top 5% of its range diverge
+(NaN) after 300 steps. Used by the flagship's tests and the latency benchmark; deterministic and cheap.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class SyntheticMultiScale:
     min_steps: int = 100
     max_steps: int = 3200
     sizes: tuple[tuple[str, float], ...] = (("S", 1e6), ("M", 4e6), ("L", 16e6), ("XL", 64e6))
+    noise: float = 0.01
 
     def problem(self) -> Problem:
         ladder = FidelityLadder(min_steps=self.min_steps, max_steps=self.max_steps,
@@ -56,10 +58,16 @@ class SyntheticMultiScale:
             return math.nan
         params = dict(self.sizes)[size]
         g = float(np.sum(np.asarray(self.weights) * (u - np.asarray(self.optimum)) ** 2))
-        return self.regret_free_value(steps, params) + g * (1.0 + 2.0 * (self.min_steps / steps) ** 0.5)
+        value = self.regret_free_value(steps, params) + g * (1.0 + 2.0 * (self.min_steps / steps) ** 0.5)
+        if self.noise > 0:
+            seed = [int(v) for v in np.round(u * 1e6)] + [int(steps), int(params)]
+            value += self.noise * float(np.random.default_rng(seed).standard_normal())
+        return value
 
     def target_value(self, config: Mapping[str, Any]) -> float:
-        return self(config, self.max_steps, self.sizes[-1][0])
+        """The noise-free value at the target: what a tuner is judged on."""
+        return SyntheticMultiScale(self.optimum, self.weights, self.min_steps, self.max_steps, self.sizes,
+                                   noise=0.0)(config, self.max_steps, self.sizes[-1][0])
 
     @property
     def best_target_value(self) -> float:

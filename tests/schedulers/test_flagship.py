@@ -1,0 +1,224 @@
+"""The flagship scheduler (``multiscale_bo``): its kernels, conditioning, training set, and an end-to-end run
+on a synthetic multi-scale problem whose optimum does not move with size.
+
+The generic ask/tell contract (replay, determinism, failures, pending trials) runs it too, in
+``test_contract.py``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from schedulers import Decision, TrialState
+from schedulers.errors import InvalidProblemError
+from schedulers.multiscale import MultiScaleCostAwareBO
+from schedulers.multiscale.acquisition import expected_improvement, fidelity_information
+from schedulers.multiscale.features import FidelityEncoder, OptimumShift
+from schedulers.multiscale.kernels import MeanKind, ScalingLawMean, multiscale_kernel
+from schedulers.multiscale.observations import ObservationStore
+from schedulers.multiscale.surrogate import fit_surrogate
+from schedulers.multiscale.synthetic import SyntheticMultiScale, run_sequential
+from schedulers.registry import make_scheduler
+
+#: four sizes, 100..1600 steps: small enough for a test, wide enough for cheap rungs to matter
+OBJECTIVE = SyntheticMultiScale(max_steps=1600, sizes=(("XS", 0.25e6), ("S", 1e6), ("M", 4e6), ("L", 16e6)))
+
+
+def random_inputs(rng: np.random.Generator, n: int, d: int) -> np.ndarray:
+    return rng.random((n, d + 2))
+
+
+# ---------------------------------------------------------------------------------------- kernels
+def test_kernel_shapes_psd_and_numpy_twin_match_gpytorch():
+    rng = np.random.default_rng(0)
+    X = random_inputs(rng, 40, 3)
+    y = np.sin(3 * X[:, 0]) + X[:, 1] - 0.5 * X[:, 4]
+    surrogate = fit_surrogate(X, y, max_iter=15)
+    A, B = random_inputs(rng, 7, 3), random_inputs(rng, 5, 3)
+    with torch.no_grad():
+        k_torch = surrogate.model.covar_module(torch.tensor(A), torch.tensor(B)).to_dense().numpy()
+        m_torch = surrogate.model.mean_module(torch.tensor(A)).numpy()
+    assert k_torch.shape == (7, 5)
+    np.testing.assert_allclose(surrogate.hyper.covariance(A, B), k_torch, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(surrogate.hyper.prior_mean(A), m_torch, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(surrogate.hyper.variance(A), np.diag(surrogate.hyper.covariance(A, A)),
+                               rtol=1e-10)
+    assert np.linalg.eigvalsh(surrogate.hyper.covariance(X, X)).min() > -1e-8
+
+
+def test_decay_kernel_variance_shrinks_towards_the_target_and_correlation_with_the_target_grows():
+    kernel = multiscale_kernel(2).double()
+    x = torch.full((6, 2), 0.3, dtype=torch.float64)
+    u = torch.linspace(0.0, 1.0, 6, dtype=torch.float64)
+    steps_only = torch.column_stack([x, torch.ones(6, dtype=torch.float64), u])   # target size, more steps
+    with torch.no_grad():
+        K = kernel(steps_only).to_dense().numpy()
+    var = np.diag(K)
+    assert np.all(np.diff(var) < 0)                       # the transient dies out as the run gets longer
+    corr_with_target = K[:, -1] / np.sqrt(var * var[-1])
+    assert np.all(np.diff(corr_with_target) > 0)          # longer runs say more about the target
+
+
+def test_scaling_law_mean_is_a_decreasing_law_per_fidelity_column():
+    mean = ScalingLawMean(dim=2).double()
+    with torch.no_grad():
+        mean.amplitude.copy_(torch.tensor([1.0, 2.0]))
+    X = torch.rand(3, 4, 4, dtype=torch.float64)            # batch x n x (d + 2)
+    assert mean(X).shape == (3, 4)
+    grid = torch.zeros(5, 4, dtype=torch.float64)
+    grid[:, 3] = torch.linspace(0, 1, 5)
+    assert torch.all(torch.diff(mean(grid)) < 0)
+
+
+# ---------------------------------------------------------------------------------------- conditioning
+def test_block_conditioning_equals_a_full_rebuild_and_believer_keeps_the_mean():
+    rng = np.random.default_rng(1)
+    X = random_inputs(rng, 30, 2)
+    y = X[:, 0] ** 2 + X[:, 3]
+    surrogate = fit_surrogate(X, y, mean_kind=MeanKind.CONSTANT, max_iter=10)
+    Q = random_inputs(rng, 6, 2)
+    full = surrogate.condition(X, y)
+    blocked = surrogate.condition(X[:20], y[:20]).condition(X[20:], y[20:])
+    for a, b in zip(full.predict(Q), blocked.predict(Q)):
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-9)
+    mean0, var0 = full.predict(Q[:1])
+    mean1, var1 = full.believe(Q[:1]).predict(Q[:1])
+    np.testing.assert_allclose(mean1, mean0, atol=1e-8)
+    noise = full.noise
+    np.testing.assert_allclose(var1[0], var0[0] * noise / (var0[0] + noise), rtol=1e-4)
+    # a pending point makes the same point worthless to observe again
+    encoder = FidelityEncoder(OBJECTIVE.problem())
+    x = Q[0, :2]
+    from schedulers.multiscale.acquisition import Fidelity
+    fid = [Fidelity("S", 400, 1.0)]
+    before = fidelity_information(full, encoder, x, fid)[0]
+    after = fidelity_information(full.believe(encoder.inputs(x, "S", 400)[None, :]), encoder, x, fid)[0]
+    assert 0.0 <= after < 0.5 * before <= 1.0
+
+
+def test_expected_improvement_is_non_negative_and_grows_with_uncertainty():
+    ei = expected_improvement(np.array([1.0, 1.0, 0.0]), np.array([0.1, 1.0, 1e-9]), best=0.5)
+    assert np.all(ei >= 0) and ei[1] > ei[0] and ei[2] == pytest.approx(0.5)
+
+
+# ---------------------------------------------------------------------------------------- training set
+def test_curves_are_subsampled_per_octave_failures_imputed_and_the_set_capped():
+    problem = OBJECTIVE.problem()
+    encoder = FidelityEncoder(problem)
+    store = ObservationStore(encoder)
+    for tid in range(30):
+        store.add_trial(tid, np.full(3, tid / 30), "S")
+        for step in range(100, 1700, 100):
+            store.add_report(tid, step, 3.0 - step / 1000 + tid / 100)
+    X, y = store.training_set(n_max=10_000)
+    assert X.shape == (30 * 5, 5)                           # 16 reports -> 5 octaves (100..1600)
+    assert X[:, 4].max() == pytest.approx(1.0)              # the last report (target steps) is kept
+    store.add_trial(30, np.full(3, 0.99), "S")
+    store.add_report(30, 100, 2.0)
+    store.add_failure(30, 200)                              # diverged at step 200
+    X, y = store.training_set(n_max=10_000)
+    imputed = y[(X[:, 0] == 0.99) & (X[:, 4] > 0)]
+    assert imputed.max() == pytest.approx(max(3.0 - s / 1000 + t / 100 for t in range(30) for s in (200, 300)))
+    X, y = store.training_set(n_max=37)
+    assert len(y) == 37
+    assert np.isclose(X[:5, 0], 0.0).all()                  # the best trial (id 0) comes first
+
+
+def test_optimum_shift_moves_small_models_along_the_prior():
+    problem = OBJECTIVE.problem()
+    shift = OptimumShift(problem, {"lr": -0.5})
+    lr_col = 0
+    small = shift(problem.ladder.size("XS").params)
+    assert shift(problem.ladder.size("L").params)[lr_col] == 0.0
+    # opt(XS) / opt(L) = (1/64) ** -0.5 = 8 on a log range of 1e4
+    assert small[lr_col] == pytest.approx(math.log(8) / math.log(1e4))
+    encoder = FidelityEncoder(problem, shift)
+    x = np.array([0.5, 0.5, 0.5])
+    assert encoder.config_at(x, "XS")["lr"] == pytest.approx(8 * encoder.config_at(x, "L")["lr"], rel=1e-9)
+    with pytest.raises(InvalidProblemError):
+        OptimumShift(problem, {"warmup": 0.3})                # not log-scaled
+
+
+def test_options_are_validated_and_registered():
+    problem = OBJECTIVE.problem()
+    assert isinstance(make_scheduler("multiscale_bo", problem), MultiScaleCostAwareBO)
+    with pytest.raises(InvalidProblemError):
+        MultiScaleCostAwareBO(problem, mean="cubic")
+    with pytest.raises(InvalidProblemError):
+        MultiScaleCostAwareBO(problem, stop_prob=1.5)
+
+
+# ---------------------------------------------------------------------------------------- end to end
+@pytest.fixture(scope="module")
+def tuned() -> MultiScaleCostAwareBO:
+    problem = OBJECTIVE.problem()
+    # a larger random initial design than the default, so that some bad configs get started
+    scheduler = MultiScaleCostAwareBO(problem, seed=0, n_init=8)
+    run_sequential(scheduler, OBJECTIVE, budget=3.0 * problem.target_cost)
+    return scheduler
+
+
+def true_target_value(params) -> float:
+    value = OBJECTIVE.target_value(params)
+    return math.inf if math.isnan(value) else value
+
+
+def test_finds_the_optimum_at_the_target_within_a_few_percent(tuned):
+    rec = tuned.recommend()
+    best = OBJECTIVE.best_target_value
+    assert true_target_value(rec.params) <= 1.02 * best
+    assert rec.size == "L" and rec.steps == 1600
+    assert rec.std is not None and rec.std > 0
+    assert abs(rec.predicted - true_target_value(rec.params)) <= 3 * rec.std + 0.01 * best
+
+
+def test_spends_most_of_its_cost_below_the_target_size(tuned):
+    problem = tuned.problem
+    cm = problem.cost_model
+    at_target = sum(cm.cost(t.last_step, problem.ladder.size(t.size))
+                    for t in tuned.trials.values() if t.size == problem.target.size)
+    assert at_target < 0.5 * tuned.cost_spent
+    sizes = {t.size for t in tuned.trials.values()}
+    assert {"XS", "S"} <= sizes                            # the cheap rungs were used
+
+
+def test_stops_bad_trials_early(tuned):
+    stopped = [t for t in tuned.trials.values() if t.state is TrialState.STOPPED]
+    early = [t for t in stopped if t.last_step < min(t.steps, tuned.problem.target.steps)]
+    assert early
+    rec_value = true_target_value(tuned.recommend().params)
+    assert all(true_target_value(t.params) > 1.01 * rec_value for t in stopped)   # it stops only bad ones
+
+
+def test_a_diverged_trial_fails_and_enters_the_model_as_a_bad_value():
+    problem = OBJECTIVE.problem()
+    scheduler = MultiScaleCostAwareBO(problem, seed=0, n_init=2)
+    good, bad = scheduler.suggest(2)
+    for step in (100, 200, 300):
+        assert scheduler.report(good.trial_id, step, 3.0 - step / 1000) is Decision.CONTINUE
+    scheduler.report(bad.trial_id, 100, 2.5)
+    assert scheduler.report(bad.trial_id, 200, math.nan) is Decision.STOP
+    assert scheduler.trial(bad.trial_id).state is TrialState.FAILED
+    X, y = scheduler.store.training_set(scheduler.n_max)
+    bad_x = scheduler.store.curves[bad.trial_id].x
+    rows = np.all(np.isclose(X[:, :3], bad_x), axis=1)
+    assert np.isfinite(y).all()
+    assert y[rows].max() == pytest.approx(2.8)             # the worst value seen in step octave 200-399
+    assert next(iter(scheduler.suggest(1))).trial_id == 2  # and the run goes on, with a model
+
+
+def test_decisions_condition_on_the_report_not_a_refit():
+    problem = OBJECTIVE.problem()
+    scheduler = MultiScaleCostAwareBO(problem, seed=2, n_init=3)
+    run_sequential(scheduler, OBJECTIVE, budget=0.3 * problem.target_cost)
+    fits = scheduler._extra_state()["fits"]
+    s = scheduler.suggest(1)[0]
+    fits_after_suggest = scheduler._extra_state()["fits"]
+    decisions = [scheduler.report(s.trial_id, step, OBJECTIVE(s.params, step, s.size))
+                 for step in range(100, s.steps + 1, 100)]
+    assert scheduler._extra_state()["fits"] == fits_after_suggest >= fits
+    assert all(d in tuple(Decision) for d in decisions)
