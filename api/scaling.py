@@ -63,7 +63,7 @@ class ScalingFitRequest(_Model):
     predict_at: list[ScalePoint] = Field(default_factory=list, max_length=1000)
     compute_budgets: list[PositiveFloat] = Field(default_factory=list, max_length=100,
                                                  description="compute C ~ 6 N D for compute-optimal allocation")
-    n_bootstrap: int = Field(default=200, ge=0, le=2000, description="resamples for the loss law")
+    n_bootstrap: int = Field(default=100, ge=0, le=2000, description="resamples for the loss law (each refits it)")
     hyperparameter_bootstrap: int = Field(default=1000, ge=0, le=10_000)
     level: float = Field(default=0.95, gt=0, lt=1)
     tolerance: float = Field(default=0.0025, ge=0, le=1, description="Step Law plateau: within 0.25% of best")

@@ -11,8 +11,9 @@ Each run is a dict ``{"N": model parameters, "D": steps or tokens, "value": fina
 - Predictions at requested (N, D) and compute-optimal allocations, all with bootstrap intervals, and the
   plot panels.
 
-``strict=True`` (the stateless endpoint: the user chose the data) raises on data that cannot support a law;
-``strict=False`` (a study's page: the study may be young) records why in ``warnings`` instead.
+``strict=True`` (the stateless endpoint: the user chose the data) raises on data that cannot support the
+loss law (and the hyperparameter laws, when ``regressors`` asks for them); ``strict=False`` (a study's
+page: the study may be young) records why in ``warnings`` instead.
 """
 
 from __future__ import annotations
@@ -183,11 +184,11 @@ def fit_scaling(runs: Sequence[ScalingRun] | Iterable[Mapping[str, Any]], *,
                     "value": sign * best[c]} for c in cells]
     report = ScalingReport(tuple(present), len(runs), loss_points, warnings=warnings)
 
-    def attempt(what: str, fn):
+    def attempt(what: str, fn, must: bool = strict):
         try:
             return fn()
         except InvalidScalingDataError as exc:
-            if strict:
+            if must:
                 raise
             report.warnings.append(f"no {what}: {exc.message}")
             return None
@@ -216,14 +217,15 @@ def fit_scaling(runs: Sequence[ScalingRun] | Iterable[Mapping[str, Any]], *,
     hp = _numeric_hyperparameters(finite)
 
     def fit_hp() -> HyperparameterLaw:
-        if not hp:
-            raise InvalidScalingDataError("no numeric hyperparameter > 0 takes several values", field="params")
         return fit_hyperparameter_law(n_col, d_col, y, hp, regressors, tolerance=tolerance,
                                       n_bootstrap=hyperparameter_bootstrap, level=options.level,
                                       seed=options.seed)
 
-    if any(r.params for r in finite):
-        report.hyperparameter_law = attempt("hyperparameter law", fit_hp)
+    if hp:
+        # params may be mere metadata: a hyperparameter law is required only when regressors were asked for
+        report.hyperparameter_law = attempt("hyperparameter law", fit_hp, strict and bool(regressors))
+    elif any(r.params for r in finite):
+        report.warnings.append("no hyperparameter law: no numeric hyperparameter > 0 takes several values")
     if report.hyperparameter_law is not None:
         hl = report.hyperparameter_law
         report.warnings += hl.warnings

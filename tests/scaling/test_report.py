@@ -74,6 +74,13 @@ def test_maximised_objective_fits_hyperparameters_but_not_a_loss_law():
     assert rep.loss_points[0]["value"] == pytest.approx(-ref.loss_points[0]["value"])
 
 
+def test_params_without_a_numeric_hyperparameter_are_metadata():
+    meta = [{**r, "params": {"optimizer": "adam", "layers": 2}} for r in runs()]
+    rep = fit_scaling(meta, options=HuberFitOptions(n_bootstrap=0), strict=True)
+    assert rep.loss_law is not None and rep.hyperparameter_law is None
+    assert rep.warnings == ["no hyperparameter law: no numeric hyperparameter > 0 takes several values"]
+
+
 def test_prediction_targets_are_validated():
     with pytest.raises(InvalidScalingDataError) as info:
         fit_scaling(runs(), options=FAST, predict_at=[{"N": 1e8}])
