@@ -1,5 +1,5 @@
-"""The scaling endpoints through a live server (uvicorn over SQLite, and PostgreSQL for the study endpoint:
-the shared ``sqlite_server`` / ``server`` fixtures), called with the SDK helpers of ``api.scaling``, the
+"""The scaling endpoints through a live server (uvicorn over SQLite for the stateless endpoint, over
+PostgreSQL for the study endpoint: the shared ``sqlite_server`` / ``postgres_server`` fixtures), called with the SDK helpers of ``api.scaling``, the
 CLI, and raw HTTP for the error shapes."""
 
 from __future__ import annotations
@@ -99,9 +99,9 @@ def _run_study(client, spec):
     return study
 
 
-def test_study_scaling_reads_the_study_trials_per_tenant(server, study_spec, tmp_path):
-    """On both backends (SQLite, PostgreSQL): the endpoint reads trials through the control plane's
-    repositories."""
+@pytest.mark.postgres
+def test_study_scaling_reads_the_study_trials_per_tenant(postgres_server, study_spec, tmp_path):
+    """On PostgreSQL, through the control plane's repositories (whose own suite covers both backends)."""
     study_spec.update({
         "space": [{"name": "lr", "type": "float", "low": 1e-4, "high": 1e-1, "log": True},
                   {"name": "layers", "type": "int", "low": 1, "high": 4}],
@@ -112,7 +112,7 @@ def test_study_scaling_reads_the_study_trials_per_tenant(server, study_spec, tmp
         "budget": {"max_trials": 40},
         "scheduler": {"name": "asha", "seed": 3, "options": {"eta": 3, "size_rungs": True}},
     })
-    with server.client("alice") as alice:
+    with postgres_server.client("alice") as alice:
         study = _run_study(alice, study_spec)
         fit = study_scaling(alice, study.id, n_bootstrap=10)
         assert fit.study_id == study.id and fit.n_runs >= 10, fit.model_dump(exclude={"plot"})
@@ -124,13 +124,13 @@ def test_study_scaling_reads_the_study_trials_per_tenant(server, study_spec, tmp
         assert custom.loss_predictions[0].N == 6.4e7
         with pytest.raises(InvalidArgumentError):
             alice.request("GET", f"/v1/studies/{study.id}/scaling", params={"predict_N": [1e8]})
-    with server.client("bob") as bob, pytest.raises(NotFoundError):
+    with postgres_server.client("bob") as bob, pytest.raises(NotFoundError):
         study_scaling(bob, study.id)
     # the CLI shows the same through the SDK, and writes the plot
-    res = CliRunner().invoke(cli, ["study", str(study.id), "--url", server.url, "--token",
-                                   server.token("alice"), "--bootstrap", "0", "--plot", str(tmp_path / "s.png")])
+    res = CliRunner().invoke(cli, ["study", str(study.id), "--url", postgres_server.url, "--token",
+                                   postgres_server.token("alice"), "--bootstrap", "0", "--plot", str(tmp_path / "s.png")])
     assert res.exit_code == 0, res.output
     assert "L = " in res.output and (tmp_path / "s.png").is_file()
-    res = CliRunner().invoke(cli, ["study", str(study.id), "--url", server.url, "--token",
-                                   server.token("bob")])
+    res = CliRunner().invoke(cli, ["study", str(study.id), "--url", postgres_server.url, "--token",
+                                   postgres_server.token("bob")])
     assert res.exit_code == 1 and "not found" in res.output
