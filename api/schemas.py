@@ -32,6 +32,11 @@ def _float_to_wire(value: float | None) -> float | str | None:
 #: A float that may be NaN or +-inf; serialised to JSON as ``"nan"`` / ``"inf"`` / ``"-inf"``.
 WireFloat = Annotated[float, PlainSerializer(_float_to_wire, when_used="json")]
 
+#: Ids, steps and counts are stored as 32-bit integers.
+INT32_MAX = 2 ** 31 - 1
+Id = Annotated[int, Field(ge=1, le=INT32_MAX)]
+Step = Annotated[int, Field(ge=0, le=INT32_MAX)]
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
@@ -141,9 +146,9 @@ class Objective(_Model):
 
 
 class StepRange(_Model):
-    min: int = Field(ge=1)
-    max: int = Field(ge=1)
-    report_every: int | None = Field(default=None, ge=1)
+    min: int = Field(ge=1, le=INT32_MAX)
+    max: int = Field(ge=1, le=INT32_MAX)
+    report_every: int | None = Field(default=None, ge=1, le=INT32_MAX)
 
 
 class SizeSpec(_Model):
@@ -164,7 +169,7 @@ class FidelitySpec(_Model):
 class TargetSpec(_Model):
     """The fidelity (s*, m*) to tune for; defaults to the largest size at the maximum steps."""
 
-    steps: int | None = Field(default=None, ge=1)
+    steps: int | None = Field(default=None, ge=1, le=INT32_MAX)
     size: str | None = None
 
 
@@ -184,7 +189,7 @@ class BudgetSpec(_Model):
     """
 
     max_cost: float | None = Field(default=None, gt=0)
-    max_trials: int | None = Field(default=None, ge=1)
+    max_trials: int | None = Field(default=None, ge=1, le=INT32_MAX)
     max_wall_clock_seconds: float | None = Field(default=None, gt=0)
 
 
@@ -306,7 +311,7 @@ class SuggestResponse(_Model):
 class MeasurementCreate(_Model):
     """A reported objective ``value`` at ``step`` (NaN/inf allowed: the trial is recorded as diverged)."""
 
-    step: int = Field(ge=0)
+    step: Step
     value: WireFloat
     metrics: dict[str, WireFloat] = Field(default_factory=dict)
     elapsed_seconds: float | None = Field(default=None, ge=0)
@@ -314,7 +319,7 @@ class MeasurementCreate(_Model):
 
 
 class BatchMeasurement(MeasurementCreate):
-    trial_id: int
+    trial_id: Id
 
 
 class MeasurementBatch(_Model):
@@ -435,6 +440,6 @@ __all__ = [
     "Decision", "Direction", "ErrorBody", "ErrorResponse", "FailRequest", "FidelitySpec", "Measurement",
     "MeasurementBatch", "MeasurementCreate", "Objective", "Page", "ParamRole", "ParamSpec", "ParamType",
     "Progress", "ProgressPoint", "Recommendation", "ReportResult", "Resources", "SchedulerSpec", "ShouldStop",
-    "SizeSpec", "StepRange", "Study", "StudySpec", "StudyState", "SuggestRequest", "SuggestResponse",
+    "SizeSpec", "Step", "StepRange", "Study", "StudySpec", "StudyState", "SuggestRequest", "SuggestResponse",
     "TargetSpec", "TokenCreated", "Trial", "TrialState", "WireFloat", "WorkloadSpec",
 ]

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schedulers.errors import (IllegalTransitionError, InvalidProblemError, InvalidSpaceError, ModelFittingError,
@@ -124,6 +124,18 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return _response(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(DataError)
+    async def _data_error(_: Request, exc: DataError) -> JSONResponse:
+        # the schemas bound every value; this is the database's last word on one that slipped through
+        log.warning("database rejected a value: %s", exc)
+        return _response(422, "invalid_argument", f"the database cannot store a value: {exc.orig}")
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
+        # a concurrent writer won a race the row locks do not cover; retrying the call is safe
+        log.warning("integrity error: %s", exc)
+        return _response(409, "aborted", "a concurrent request changed the same data; retry", retryable=True)
 
     @app.exception_handler(OperationalError)
     async def _db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:

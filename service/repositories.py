@@ -17,7 +17,7 @@ from sqlalchemy import Select, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from api.schemas import StudySpec, StudyState, TrialState
+from api.schemas import INT32_MAX, StudySpec, StudyState, TrialState
 from service.errors import NotFoundError
 from service.models import ApiTokenRow, MeasurementRow, SchedulerEventRow, StudyRow, TrialRow, utcnow
 
@@ -42,6 +42,11 @@ SELECT count(*) FROM new
 def hash_token(token: str) -> str:
     """Tokens are 256 random bits, so a plain SHA-256 is enough (no salt or slow hash needed)."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _storable_id(value: int) -> bool:
+    """Ids are 32-bit serials: anything outside cannot name a row (and must not reach the database)."""
+    return 1 <= value <= INT32_MAX
 
 
 def _insert_ignoring_duplicates(session: Session, model: type, index_elements: Sequence[str]):
@@ -98,6 +103,8 @@ class StudyRepository:
 
     def get(self, tenant: str, study_id: int, *, lock: bool = False) -> StudyRow:
         """The study, row-locked (``SELECT ... FOR UPDATE``) when ``lock``: ask/tell on one study serialise."""
+        if not _storable_id(study_id):
+            raise NotFoundError(f"study {study_id} not found", field="study_id")
         stmt = select(StudyRow).where(StudyRow.id == study_id, StudyRow.tenant == tenant)
         if lock:
             stmt = stmt.with_for_update()
@@ -134,7 +141,7 @@ class TrialRepository:
         self.session = session
 
     def get(self, tenant: str, trial_id: int) -> TrialRow:
-        row = self.session.scalar(
+        row = None if not _storable_id(trial_id) else self.session.scalar(
             select(TrialRow).join(StudyRow, StudyRow.id == TrialRow.study_id)
             .where(TrialRow.id == trial_id, StudyRow.tenant == tenant))
         if row is None:
@@ -142,7 +149,7 @@ class TrialRepository:
         return row
 
     def study_id_of(self, tenant: str, trial_id: int) -> int:
-        sid = self.session.scalar(
+        sid = None if not _storable_id(trial_id) else self.session.scalar(
             select(TrialRow.study_id).join(StudyRow, StudyRow.id == TrialRow.study_id)
             .where(TrialRow.id == trial_id, StudyRow.tenant == tenant))
         if sid is None:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from api.schemas import (Decision, MeasurementCreate, Recommendation, ReportResult, StudySpec, StudyState,
                          TrialState)
-from schedulers import InvalidProblemError, InvalidSpaceError, Problem, Scheduler, make_scheduler
+from schedulers import InvalidProblemError, InvalidSpaceError, Problem, Scheduler, make_cost_model, make_scheduler
 from schedulers.base import Decision as SchedulerDecision
 from service.errors import ConflictError, InvalidArgumentError
 from service.models import StudyRow, TrialRow, utcnow
@@ -69,13 +69,20 @@ def _space_field(field: str | None) -> str:
 
 def build_problem(spec: StudySpec) -> Problem:
     """The scheduler library's :class:`Problem` for a study; its validation errors become 422s."""
+    raw = spec.problem_dict()
+    try:  # the cost model first, so that arithmetic in a user formula is blamed on the formula
+        make_cost_model(raw["cost"])
+    except InvalidProblemError as e:
+        raise InvalidArgumentError(e.message, field=e.field or "cost") from None
+    except (ArithmeticError, TypeError, ValueError) as e:
+        raise InvalidArgumentError(f"cost model: {e}", field="cost") from None
     try:
-        return Problem.from_dict(spec.problem_dict())
+        return Problem.from_dict(raw)
     except InvalidSpaceError as e:
         raise InvalidArgumentError(e.message, field=_space_field(e.field)) from None
     except InvalidProblemError as e:
         raise InvalidArgumentError(e.message, field=e.field) from None
-    except (KeyError, TypeError, ValueError) as e:
+    except (ArithmeticError, KeyError, TypeError, ValueError) as e:
         raise InvalidArgumentError(f"malformed study: {e}") from None
 
 
@@ -89,8 +96,21 @@ def build_scheduler(spec: StudySpec, problem: Problem) -> Scheduler:
 
 
 def validate_spec(spec: StudySpec) -> None:
-    """Everything the scheduler library checks, checked at create time (422 naming the field)."""
-    build_scheduler(spec, build_problem(spec))
+    """Everything the scheduler library checks, checked at create time (422 naming the field), including
+    a cost model that cannot price some rung of the ladder (which would otherwise fail at the first report)."""
+    problem = build_problem(spec)
+    try:
+        for size in problem.ladder.sizes:
+            for steps in (problem.ladder.min_steps, problem.ladder.max_steps):
+                cost = problem.cost_model.cost(steps, size)
+                if not (math.isfinite(cost) and cost > 0):
+                    raise InvalidProblemError(f"cost model gives {cost} for {steps} steps of size {size.name!r}; "
+                                              "costs must be positive and finite", field="cost")
+    except InvalidProblemError as e:
+        raise InvalidArgumentError(e.message, field=e.field or "cost") from None
+    except (ArithmeticError, ValueError) as e:  # e.g. a formula dividing by zero or taking log of 0
+        raise InvalidArgumentError(f"cost model cannot price the ladder: {e}", field="cost") from None
+    build_scheduler(spec, problem)
 
 
 class SchedulerCache:

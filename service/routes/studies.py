@@ -14,7 +14,7 @@ from service.errors import NotFoundError
 from service.lifecycle import StudyAction, apply_action
 from service.models import utcnow
 from service.repositories import MeasurementRepository, StudyRepository, TrialRepository
-from service.routes._paging import next_token, parse_page
+from service.routes._paging import StudyId, next_token, parse_page
 from service.scheduling import StudyRuntime, validate_spec
 from service.serializers import study_out, trial_out
 
@@ -27,7 +27,7 @@ def _runtime(session, tenant: str, study_id: int, cache) -> StudyRuntime:
 
 # custom-method routes (``{id}:verb``) are declared before ``/{study_id}`` so they match first
 @router.post("/{study_id}:start", response_model=Study, summary="Start a pending study")
-def start_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+def start_study(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
                 executor: ExecutorDep) -> Study:
     rt = _runtime(session, tenant, study_id, cache)
     apply_action(rt, StudyAction.START, executor)
@@ -35,7 +35,7 @@ def start_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: Ca
 
 
 @router.post("/{study_id}:pause", response_model=Study, summary="Pause a running study")
-def pause_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+def pause_study(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
                 executor: ExecutorDep) -> Study:
     rt = _runtime(session, tenant, study_id, cache)
     apply_action(rt, StudyAction.PAUSE, executor)
@@ -43,7 +43,7 @@ def pause_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: Ca
 
 
 @router.post("/{study_id}:resume", response_model=Study, summary="Resume a paused study")
-def resume_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+def resume_study(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
                  executor: ExecutorDep) -> Study:
     rt = _runtime(session, tenant, study_id, cache)
     apply_action(rt, StudyAction.RESUME, executor)
@@ -51,7 +51,7 @@ def resume_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: C
 
 
 @router.post("/{study_id}:cancel", response_model=Study, summary="Cancel a study")
-def cancel_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+def cancel_study(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
                  executor: ExecutorDep) -> Study:
     rt = _runtime(session, tenant, study_id, cache)
     apply_action(rt, StudyAction.CANCEL, executor)
@@ -75,7 +75,7 @@ def list_studies(session: SessionDep, tenant: TenantDep, settings: SettingsDep,
 
 
 @router.get("/{study_id}", response_model=Study, summary="Get a study")
-def get_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep) -> Study:
+def get_study(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep) -> Study:
     repo = StudyRepository(session)
     row = repo.get(tenant, study_id)
     wall = StudySpec.model_validate(row.spec).budget.max_wall_clock_seconds
@@ -88,7 +88,7 @@ def get_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: Cach
 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a study and its data")
-def delete_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+def delete_study(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
                  executor: ExecutorDep) -> Response:
     repo = StudyRepository(session)
     row = repo.get(tenant, study_id, lock=True)
@@ -100,7 +100,7 @@ def delete_study(study_id: int, session: SessionDep, tenant: TenantDep, cache: C
 
 
 @router.get("/{study_id}/trials", response_model=Page[Trial], summary="List a study's trials")
-def list_trials(study_id: int, session: SessionDep, tenant: TenantDep, settings: SettingsDep,
+def list_trials(study_id: StudyId, session: SessionDep, tenant: TenantDep, settings: SettingsDep,
                 state: TrialState | None = None, page_size: Annotated[int | None, Query(ge=1)] = None,
                 page_token: str | None = None) -> Page[Trial]:
     StudyRepository(session).get(tenant, study_id)
@@ -111,7 +111,7 @@ def list_trials(study_id: int, session: SessionDep, tenant: TenantDep, settings:
 
 @router.post("/{study_id}/trials:suggest", response_model=SuggestResponse,
              summary="Ask for trials (idempotent per client id)")
-def suggest_trials(study_id: int, body: SuggestRequest, request: Request, session: SessionDep,
+def suggest_trials(study_id: StudyId, body: SuggestRequest, request: Request, session: SessionDep,
                    tenant: TenantDep, cache: CacheDep) -> SuggestResponse:
     """Returns the client's live trials first (so a retried ask gets the same trial back), then paused
     trials the scheduler resumes, then new ones. An empty list with a final ``study_state`` means done;
@@ -124,7 +124,7 @@ def suggest_trials(study_id: int, body: SuggestRequest, request: Request, sessio
 
 @router.post("/{study_id}/measurements:batch", response_model=BatchResult,
              summary="Report many measurements at once (bulk ingest)")
-def report_batch(study_id: int, body: MeasurementBatch, request: Request, session: SessionDep,
+def report_batch(study_id: StudyId, body: MeasurementBatch, request: Request, session: SessionDep,
                  tenant: TenantDep, cache: CacheDep) -> BatchResult:
     """One bulk insert (a stored (trial, step) is skipped) and one pass through the scheduler."""
     rt = _runtime(session, tenant, study_id, cache)
@@ -144,12 +144,12 @@ def report_batch(study_id: int, body: MeasurementBatch, request: Request, sessio
 
 @router.get("/{study_id}/recommendation", response_model=Recommendation,
             summary="The best parameters at the target fidelity")
-def recommendation(study_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep) -> Recommendation:
+def recommendation(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep) -> Recommendation:
     return _runtime(session, tenant, study_id, cache).recommend()
 
 
 @router.get("/{study_id}/progress", response_model=Progress, summary="Budget used and best-so-far over cost")
-def progress(study_id: int, session: SessionDep, tenant: TenantDep) -> Progress:
+def progress(study_id: StudyId, session: SessionDep, tenant: TenantDep) -> Progress:
     row = StudyRepository(session).get(tenant, study_id)
     spec = StudySpec.model_validate(row.spec)
     by_state = TrialRepository(session).count_by_state(study_id)

@@ -9,6 +9,7 @@ from api.schemas import (CompleteRequest, Decision, FailRequest, Measurement, Me
 from service.deps import CacheDep, SessionDep, TenantDep
 from service.errors import NotFoundError
 from service.models import TrialRow
+from service.routes._paging import TrialId
 from service.repositories import MeasurementRepository, StudyRepository, TrialRepository
 from service.scheduling import StudyRuntime, decision_for_state
 from service.serializers import measurement_out, trial_out
@@ -27,21 +28,21 @@ def _locked(session, tenant: str, trial_id: int, cache) -> tuple[StudyRuntime, T
 
 
 @router.post("/{trial_id}:complete", response_model=Trial, summary="The worker finished the trial's segment")
-def complete_trial(trial_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+def complete_trial(trial_id: TrialId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
                    body: CompleteRequest | None = None) -> Trial:
     rt, row = _locked(session, tenant, trial_id, cache)
     return trial_out(rt.complete(row, body.checkpoint if body else None))
 
 
 @router.post("/{trial_id}:fail", response_model=Trial, summary="The trial crashed")
-def fail_trial(trial_id: int, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+def fail_trial(trial_id: TrialId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
                body: FailRequest | None = None) -> Trial:
     rt, row = _locked(session, tenant, trial_id, cache)
     return trial_out(rt.fail(row, body.reason if body else ""))
 
 
 @router.get("/{trial_id}:should_stop", response_model=ShouldStop, summary="Should the worker stop this trial?")
-def should_stop(trial_id: int, session: SessionDep, tenant: TenantDep) -> ShouldStop:
+def should_stop(trial_id: TrialId, session: SessionDep, tenant: TenantDep) -> ShouldStop:
     row = TrialRepository(session).get(tenant, trial_id)
     decision = decision_for_state(row.state)
     at_end = row.last_step is not None and row.last_step >= row.steps
@@ -50,19 +51,19 @@ def should_stop(trial_id: int, session: SessionDep, tenant: TenantDep) -> Should
 
 
 @router.get("/{trial_id}", response_model=Trial, summary="Get a trial")
-def get_trial(trial_id: int, session: SessionDep, tenant: TenantDep) -> Trial:
+def get_trial(trial_id: TrialId, session: SessionDep, tenant: TenantDep) -> Trial:
     return trial_out(TrialRepository(session).get(tenant, trial_id))
 
 
 @router.get("/{trial_id}/measurements", response_model=list[Measurement], summary="A trial's measurements")
-def list_measurements(trial_id: int, session: SessionDep, tenant: TenantDep) -> list[Measurement]:
+def list_measurements(trial_id: TrialId, session: SessionDep, tenant: TenantDep) -> list[Measurement]:
     row = TrialRepository(session).get(tenant, trial_id)
     return [measurement_out(m) for m in MeasurementRepository(session).for_trial(row.id)]
 
 
 @router.post("/{trial_id}/measurements", response_model=ReportResult,
              summary="Report one measurement; the answer says continue, pause or stop")
-def report(trial_id: int, body: MeasurementCreate, request: Request, session: SessionDep, tenant: TenantDep,
+def report(trial_id: TrialId, body: MeasurementCreate, request: Request, session: SessionDep, tenant: TenantDep,
            cache: CacheDep) -> ReportResult:
     rt, row = _locked(session, tenant, trial_id, cache)
     outcome = rt.report([(row, body)])

@@ -117,13 +117,15 @@ def test_state_transitions(sqlite_server, study_spec):
         assert r["trials"] == [] and r["study_state"] == "cancelled"
 
 
-def test_unknown_ids_are_404(sqlite_server):
-    with sqlite_server.http() as http:
-        for method, path in [("GET", "/v1/studies/999999"), ("POST", "/v1/studies/999999:start"),
-                             ("GET", "/v1/trials/999999"), ("POST", "/v1/trials/999999:complete")]:
-            r = http.request(method, path)
-            assert r.status_code == 404, path
-            assert "999999" in r.json()["error"]["message"]
+def test_unknown_ids_are_404(server):
+    with server.http() as http:
+        for bad in ("999999", str(10 ** 15), "0", "-3"):  # including ids no row can have
+            for method, path in [("GET", f"/v1/studies/{bad}"), ("POST", f"/v1/studies/{bad}:start"),
+                                 ("GET", f"/v1/trials/{bad}"), ("POST", f"/v1/trials/{bad}:complete"),
+                                 ("POST", f"/v1/trials/{bad}/measurements")]:
+                r = http.request(method, path, json={"step": 1, "value": 1.0} if "measure" in path else None)
+                assert r.status_code == 404, (path, r.text)
+                assert bad in r.json()["error"]["message"]
 
 
 def _with(spec, path, value):
@@ -154,6 +156,13 @@ BAD_INPUTS = [
     ("bad workload entrypoint", (("workload",), {"entrypoint": "not an entrypoint"}), "workload",
      "module:function"),
     ("negative budget", (("budget", "max_cost"), -1), "budget.max_cost", "greater than 0"),
+    ("cost table missing a size", (("cost",), {"kind": "table", "per_step": {"s": 1.0}}), "cost.table",
+     "no entry for size 'm'"),
+    ("cost formula that cannot be evaluated", (("cost",), {"kind": "formula", "formula": "log(steps - 1)"}),
+     "cost", "math domain error"),
+    ("cost formula dividing by zero", (("cost",), {"kind": "formula", "formula": "params / (steps - steps)"}),
+     "cost", "division by zero"),
+    ("steps beyond 32 bits", (("fidelity", "steps", "max"), 2 ** 40), "fidelity.steps.max", "less than or equal"),
 ]
 
 
