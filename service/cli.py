@@ -230,14 +230,24 @@ def study_watch(study_id: Annotated[int, typer.Argument(help="Study id.")],
 @app.command()
 def demo(scheduler: Annotated[Optional[str], typer.Option(
              help="Scheduler name (default: the best registered multi-fidelity one).", show_default=False)] = None,
-         budget: Annotated[float, typer.Option(help="Budget in target-run costs.")] = 8.0,
+         budget: Annotated[Optional[float], typer.Option(
+             help="Budget in target-run costs (default 6 on Ray, 8 with --external).", show_default=False)] = None,
          trials: Annotated[Optional[int], typer.Option(help="Also cap the number of trials.")] = None,
-         seed: Annotated[int, typer.Option(help="Scheduler seed.")] = 0) -> None:
-    """Run a whole ask/tell study against a built-in multi-scale objective (local server, temporary SQLite)."""
-    from service.demo import run_demo
-
+         seed: Annotated[int, typer.Option(help="Scheduler seed.")] = 0,
+         external: Annotated[bool, typer.Option(
+             "--external", help="Run the ask/tell demo (SDK workers, synthetic objective) instead of Ray.")] = False,
+         ) -> None:
+    """Run a whole study: by default the muP transformer on a local Ray (temporary SQLite); with
+    --external, ask/tell workers against a built-in multi-scale objective."""
     try:
-        run_demo(console, scheduler=scheduler, max_cost=budget, max_trials=trials, seed=seed)
+        if external:
+            from service.demo import run_demo
+
+            run_demo(console, scheduler=scheduler, max_cost=budget or 8.0, max_trials=trials, seed=seed)
+        else:
+            from service.cli_ray import run_ray_demo
+
+            run_ray_demo(console, scheduler=scheduler, max_cost=budget or 6.0, max_trials=trials, seed=seed)
     except ScaleLadderError as e:
         _fail(str(e))
 
