@@ -2,9 +2,9 @@
 
 ``run`` writes ``results.jsonl`` (one raw record per strategy x seed), ``summary.md`` and
 ``regret_<problem>.png`` into ``--out`` (default ``bench/results/<problem>-<UTC time>``, git-ignored).
-``--quick`` is the CI mode: 2 seeds, budget 0.3, 2 workers, a coarse cost grid and, unless
-``--strategies`` says otherwise, two strategies (random search and the flagship, or the first other
-registered scheduler). ``list`` prints the problems and strategies.
+``--quick`` is the CI mode: 2 seeds, budget 0.3, 2 workers, a coarse cost grid, at most 6 trials per run
+(so the slowest model-based peers finish in seconds) and, unless ``--strategies`` says otherwise, two
+strategies (random search and the flagship, or the first other registered scheduler). ``list`` prints the problems and strategies.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bench.problems import ProblemError, problem_names
 from bench.report import write_report
 
 FLAGSHIP = "multiscale_bo"
-QUICK = {"seeds": 2, "budget": 0.3, "workers": 2, "checkpoints": 12}
+QUICK = {"seeds": 2, "budget": 0.3, "workers": 2, "checkpoints": 12, "max_trials": 6}
 
 
 def _quick_default_strategies() -> list[str]:
@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="output folder")
     run.add_argument("--jobs", type=int, default=1, help="parallel processes over runs (default 1)")
     run.add_argument("--checkpoints", type=int, default=None, help="cost checkpoints per run (default 50)")
+    run.add_argument("--max-trials", type=int, default=None,
+                     help="stop suggesting after this many trials (default: no limit; 6 with --quick)")
     run.add_argument("--quick", action="store_true", help="CI mode: few seeds, tiny budget, 2 strategies")
     sub.add_parser("list", help="list problems and strategies")
     return parser
@@ -72,7 +74,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         workers=args.workers if args.workers is not None else (QUICK["workers"] if q else 4),
         budget=args.budget if args.budget is not None else (QUICK["budget"] if q else 3.0),
         data_dir=args.data, jobs=args.jobs,
-        n_checkpoints=args.checkpoints if args.checkpoints is not None else (QUICK["checkpoints"] if q else 50))
+        n_checkpoints=args.checkpoints if args.checkpoints is not None else (QUICK["checkpoints"] if q else 50),
+        max_trials=args.max_trials if args.max_trials is not None else (QUICK["max_trials"] if q else None))
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     out = Path(args.out) if args.out else Path("bench/results") / f"{args.problem.replace(':', '_')}-{stamp}"
     result = run_benchmark(config, out, progress=lambda m: print(m, flush=True))

@@ -125,5 +125,6 @@ def regret_band(records: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarr
     ok = [r for r in records if not r.get("error") and r["regret"]]
     n = min(len(r["regret"]) for r in ok)
     cost = np.asarray(ok[0]["checkpoints"][:n], dtype=float)
-    curves = np.asarray([r["regret"][:n] for r in ok], dtype=float)
-    return cost, np.median(curves, 0), np.percentile(curves, 25, 0), np.percentile(curves, 75, 0)
+    curves = [sorted(col) for col in zip(*(r["regret"][:n] for r in ok))]
+    band = [np.asarray([quantile(col, q) for col in curves]) for q in (0.5, 0.25, 0.75)]
+    return cost, band[0], band[1], band[2]

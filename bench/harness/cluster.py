@@ -14,6 +14,8 @@ that costs one target run), so the spent cost at time ``t`` is the integral of t
   event (then every idle worker asks again).
 - The run ends when the spent cost reaches the budget (work in flight is cut off there), or earlier when
   every worker is idle and the scheduler hands out nothing (the strategy is exhausted).
+- ``max_trials`` (optional, for CI's quick mode) stops asking ``suggest`` once that many trials exist;
+  paused trials may still be resumed.
 
 The strategy is driven only through the :class:`schedulers.Scheduler` ask/tell API, exactly as the service
 and the Ray adapter drive it. The CPU time of every scheduler call is measured (``time.process_time``);
@@ -21,7 +23,9 @@ recommendations, used only by the metric, are timed separately.
 
 The metric: at each cost checkpoint ``c`` (a fixed grid, so seeds aggregate point by point) the strategy's
 recommendation *as of cost c* (after the last report before ``c``) is evaluated at the target with the
-problem's noiseless target function, free of charge, and turned into percent regret.
+problem's noiseless target function, free of charge, and turned into percent regret (``inf`` before the
+first report, when the strategy has no information to recommend from, and for a recommendation that
+diverges at the target).
 """
 
 from __future__ import annotations
@@ -90,7 +94,7 @@ class SimulatedCluster:
     """Runs ``scheduler`` on ``bench`` with ``workers`` workers until ``budget`` target runs are spent."""
 
     def __init__(self, bench: BenchmarkProblem, scheduler: Scheduler, *, workers: int, budget: float,
-                 seed: int, checkpoints: Sequence[float] | None = None) -> None:
+                 seed: int, checkpoints: Sequence[float] | None = None, max_trials: int | None = None) -> None:
         if workers < 1 or not budget > 0:
             raise ValueError(f"need workers >= 1 and budget > 0 (got {workers}, {budget})")
         self.bench = bench
@@ -98,6 +102,7 @@ class SimulatedCluster:
         self.workers = workers
         self.budget = float(budget)
         self.seed = int(seed)
+        self.max_trials = max_trials
         self.checkpoints = list(checkpoints) if checkpoints is not None else cost_checkpoints(self.budget)
         self.problem = scheduler.problem
         self.unit = self.problem.target_cost
@@ -144,8 +149,13 @@ class SimulatedCluster:
         self.now = t
 
     def _record_checkpoint(self) -> None:
-        """Record the current recommendation's regret for the next checkpoint (and every later checkpoint
-        the same recommendation covers is recorded by the caller's loop)."""
+        """Record the current recommendation's regret for the next checkpoint. Before the first report the
+        strategy has seen nothing, so there is no recommendation to grade: regret is ``inf`` there (a
+        default such as the centre of the space would otherwise count as found for free)."""
+        if self.n_reports == 0:
+            self.regret.append(math.inf)
+            self.checkpoint_trials.append(len(self.scheduler.trials))
+            return
         t0 = time.process_time()
         rec = self.scheduler.recommend()
         self.recommend_cpu += time.process_time() - t0
@@ -183,7 +193,7 @@ class SimulatedCluster:
         empty = 0
         while len(self.held) < self.workers:
             s = self._call(self.scheduler.resume)
-            if s is None:
+            if s is None and (self.max_trials is None or len(self.scheduler.trials) < self.max_trials):
                 got = self._call(self.scheduler.suggest, 1)
                 s = got[0] if got else None
             if s is None:

@@ -38,6 +38,7 @@ class BenchmarkConfig:
     data_dir: str | None = None
     jobs: int = 1
     n_checkpoints: int = 50
+    max_trials: int | None = None   # CI quick mode only: stop suggesting after this many trials
 
 
 @dataclass
@@ -60,12 +61,12 @@ def problem_for(spec: str, data_dir: str | None) -> BenchmarkProblem:
 
 
 def run_one(problem_spec: str, data_dir: str | None, strategy: str, seed: int, workers: int, budget: float,
-            n_checkpoints: int) -> dict[str, Any]:
+            n_checkpoints: int, max_trials: int | None = None) -> dict[str, Any]:
     """One (strategy, seed) run -> its raw record (JSON-able)."""
     bench = problem_for(problem_spec, data_dir)
     loaded = load_strategy(strategy)
     record: dict[str, Any] = {"problem": bench.name, "strategy": strategy, "origin": loaded.origin,
-                              "seed": seed, "workers": workers, "budget": budget}
+                              "seed": seed, "workers": workers, "budget": budget, "max_trials": max_trials}
     if loaded.cls is None:
         return {**record, "error": loaded.error}
     t0 = time.perf_counter()
@@ -74,7 +75,7 @@ def run_one(problem_spec: str, data_dir: str | None, strategy: str, seed: int, w
     except Exception as e:  # noqa: BLE001 - recorded, the benchmark goes on
         return {**record, "error": f"{type(e).__name__}: {e}", "wall_s": time.perf_counter() - t0}
     cluster = SimulatedCluster(bench, scheduler, workers=workers, budget=budget, seed=seed,
-                               checkpoints=cost_checkpoints(budget, n_checkpoints))
+                               checkpoints=cost_checkpoints(budget, n_checkpoints), max_trials=max_trials)
     result = cluster.run()
     return {**record, **asdict(result), "wall_s": time.perf_counter() - t0}
 
@@ -103,8 +104,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
     unavailable = {s.name: s.error or "" for s in strategies if not s.available}
     for name, err in unavailable.items():
         say(f"strategy {name!r} unavailable: {err}")
-    jobs = [(config.problem, config.data_dir, s.name, seed, config.workers, config.budget, config.n_checkpoints)
-            for s in strategies if s.available for seed in config.seeds]
+    jobs = [(config.problem, config.data_dir, s.name, seed, config.workers, config.budget, config.n_checkpoints,
+             config.max_trials) for s in strategies if s.available for seed in config.seeds]
     sink = None
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,12 @@ def test_budget_cuts_the_run_and_every_checkpoint_is_recorded():
     assert r.spent == pytest.approx(2.0)
     assert 0.99 < r.busy_fraction <= 1.0 + 1e-9
     assert r.checkpoints == cost_checkpoints(2.0) and len(r.regret) == len(r.checkpoints)
-    assert all(math.isfinite(x) for x in r.regret)
+    # no recommendation before the first report (inf), a finite regret from then on
+    # (the first report comes when 3 workers have each run 10 small steps: 3 x 10 x 0.25 / 100 target runs)
+    first = next(i for i, x in enumerate(r.regret) if math.isfinite(x))
+    assert 0 < first and r.checkpoints[first - 1] < 0.075 <= r.checkpoints[first]
+    assert all(math.isinf(x) for x in r.regret[:first])
+    assert all(math.isfinite(x) for x in r.regret[first:])
     # 2 target runs buy 8 small trials of 100 steps; in flight at the end are at most 3 more
     assert 8 <= r.n_trials <= 11
 
@@ -120,6 +125,13 @@ def test_runs_are_deterministic_for_a_seed():
     a, b, c = once(0), once(0), once(1)
     assert a.regret == b.regret and a.final_params == b.final_params
     assert a.final_params != c.final_params
+
+
+def test_trial_cap_stops_suggesting():
+    bench, sched, cluster = _cluster({"n": 1000}, workers=2, budget=5.0)
+    cluster.max_trials = 5
+    r = cluster.run()
+    assert r.exhausted and r.n_trials == 5 and r.spent == pytest.approx(5 * 0.25)
 
 
 def test_invalid_cluster_arguments():
