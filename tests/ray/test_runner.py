@@ -67,3 +67,15 @@ def test_study_runs_on_ray_into_postgres_and_shows_progress_live(ray_cluster, po
         rec = study.recommendation()
         assert rec.trial_id is not None and 1e-3 <= rec.params["lr"] <= 1e-1
     app.state.executor.close()
+
+
+def test_scaleladder_demo_runs_the_mup_transformer_on_ray(ray_cluster):
+    from typer.testing import CliRunner
+
+    from service.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["demo", "--scheduler", "random", "--trials", "2"])
+    assert result.exit_code == 0, result.output
+    assert "muP transformer" in result.output
+    assert "study 1 completed: 2 trials" in result.output.replace("\n", " ")
+    assert "Recommendation at the target (w128, 300 steps)" in result.output.replace("\n", " ")
