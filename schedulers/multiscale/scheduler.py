@@ -223,7 +223,7 @@ class MultiScaleCostAwareBO(Scheduler):
         cm = self.problem.cost_model
         return [Fidelity(size.name, s, cm.cost(s, size)) for size in self.encoder.sizes for s in self.step_grid]
 
-    def _candidates(self, post: Posterior, evaluated: np.ndarray) -> np.ndarray:
+    def _candidates(self, evaluated: np.ndarray, evaluated_mean: np.ndarray) -> np.ndarray:
         """Global quasi-random configs (drawn once per scheduler: snapping them is the costly part) plus
         perturbations of the 5 best evaluated configs plus the evaluated configs: ``n x d``."""
         if self.space.dim == 0:
@@ -233,8 +233,7 @@ class MultiScaleCostAwareBO(Scheduler):
                                                    np.random.default_rng([self.seed, 7]))
         parts = [self._global_candidates]
         if len(evaluated):
-            mean, _ = post.predict(self.encoder.at_target(evaluated))
-            centers = np.clip(evaluated[np.argsort(mean)[:5]], 0.0, 1.0)
+            centers = np.clip(evaluated[np.argsort(evaluated_mean, kind="stable")[:5]], 0.0, 1.0)
             parts += [perturb(self.space, centers, self.n_local, self._rng(7), scale=0.1), evaluated]
         return unique_rows(np.vstack(parts))
 
@@ -253,14 +252,14 @@ class MultiScaleCostAwareBO(Scheduler):
     def _best_fresh(self, post: Posterior) -> tuple[float, np.ndarray, Fidelity]:
         """(value per cost, target-frame config, fidelity) of the best new trial."""
         evaluated, _ = self._evaluated_configs()
-        cands = self._candidates(post, evaluated)
+        evaluated_mean = post.predict(self.encoder.at_target(evaluated))[0] if len(evaluated) else np.zeros(0)
+        cands = self._candidates(evaluated, evaluated_mean)
         dead, taken_sizes = self._taken()
-        keys = [np.round(c, 9).tobytes() for c in cands]
+        keys = [row.tobytes() for row in np.round(cands, 9)]
         alive = np.asarray([k not in dead for k in keys])
         if alive.any():
             cands, keys = cands[alive], [k for k, a in zip(keys, alive) if a]
-        best_mean = (float(post.predict(self.encoder.at_target(evaluated))[0].min()) if len(evaluated)
-                     else self._incumbent)
+        best_mean = float(evaluated_mean.min()) if len(evaluated) else self._incumbent
         ei, _, _ = target_ei(post, self.encoder, cands, best_mean)
         fidelities = self._fresh_fidelities()
         choice: tuple[float, np.ndarray, Fidelity] | None = None
