@@ -54,8 +54,10 @@ class Base(DeclarativeBase):
 
 class StudyRow(Base):
     __tablename__ = "studies"
+    # ids are never reused (SQLite would otherwise recycle the largest one after a delete, and a cached
+    # scheduler or a client holding the old id could then reach a different study)
     __table_args__ = (Index("ix_studies_tenant_state", "tenant", "state"),
-                      Index("ix_studies_tenant_name", "tenant", "name"))
+                      Index("ix_studies_tenant_name", "tenant", "name"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant: Mapped[str] = mapped_column(String(200))
@@ -80,7 +82,7 @@ class TrialRow(Base):
     __tablename__ = "trials"
     __table_args__ = (UniqueConstraint("study_id", "number", name="uq_trials_study_number"),
                       Index("ix_trials_study_client", "study_id", "client_id"),
-                      Index("ix_trials_study_state", "study_id", "state"))
+                      Index("ix_trials_study_state", "study_id", "state"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))

@@ -88,8 +88,9 @@ def test_study_create_reports_bad_files(sqlite_server, tmp_path):
     assert result.exit_code == 1 and "log scale needs low > 0" in result.output and "space.lr.low" in result.output
 
 
-def test_demo_runs_a_study_end_to_end():
-    result = runner.invoke(app, ["demo", "--scheduler", "random", "--budget", "3"])
+def test_external_demo_runs_a_study_end_to_end():
+    """The ask/tell demo (``--external``: SDK workers, synthetic objective); the Ray demo is tested in tests/ray."""
+    result = runner.invoke(app, ["demo", "--external", "--scheduler", "random", "--budget", "3"])
     assert result.exit_code == 0, result.output
     assert "completed" in result.output and "Recommendation at the target" in result.output
     assert "predicted loss" in result.output

@@ -56,7 +56,8 @@ def upgrade() -> None:
     sa.Column('updated_at', TIMESTAMP, nullable=False),
     sa.Column('started_at', TIMESTAMP, nullable=True),
     sa.Column('finished_at', TIMESTAMP, nullable=True),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('id'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('studies', schema=None) as batch_op:
         batch_op.create_index('ix_studies_tenant_name', ['tenant', 'name'], unique=False)
@@ -91,7 +92,8 @@ def upgrade() -> None:
     sa.Column('finished_at', TIMESTAMP, nullable=True),
     sa.ForeignKeyConstraint(['study_id'], ['studies.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('study_id', 'number', name='uq_trials_study_number')
+    sa.UniqueConstraint('study_id', 'number', name='uq_trials_study_number'),
+    sqlite_autoincrement=True
     )
     with op.batch_alter_table('trials', schema=None) as batch_op:
         batch_op.create_index('ix_trials_study_client', ['study_id', 'client_id'], unique=False)
