@@ -1,4 +1,4 @@
-"""``scaleladder demo``: a real ask/tell study, end to end, on a laptop.
+"""``scaleladder demo --external``: a real ask/tell study, end to end, on a laptop, without Ray.
 
 Starts the service in-process (uvicorn in a thread, a temporary SQLite database), makes a token, creates a
 study, and drives ask -> report -> complete through the SDK against :func:`synthetic_loss`, a built-in
@@ -6,7 +6,8 @@ objective with the two effects a multi-scale tuner must handle: the optimal lear
 model grows (so small-model evidence must be *transferred*, not copied), and too large a learning rate
 diverges (NaN), which the service records as a diverged trial.
 
-The trial runner is a parameter (:data:`TrialRunner`), so another executor (Ray) can reuse the whole demo.
+The trial runner is a parameter (:data:`TrialRunner`); the default ``scaleladder demo`` runs the study on a
+local Ray instead (``service/cli_ray.py``).
 """
 
 from __future__ import annotations
