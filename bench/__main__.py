@@ -4,7 +4,9 @@
 ``regret_<problem>.png`` into ``--out`` (default ``bench/results/<problem>-<UTC time>``, git-ignored).
 ``--quick`` is the CI mode: 2 seeds, budget 0.3, 2 workers, a coarse cost grid, at most 6 trials per run
 (so the slowest model-based peers finish in seconds) and, unless ``--strategies`` says otherwise, two
-strategies (random search and the flagship, or the first other registered scheduler). ``list`` prints the problems and strategies.
+strategies (random search and the flagship, or the first other registered scheduler). ``report RUN_DIR [RUN_DIR ...] --out DIR`` tabulates and plots the merged raw
+records of several runs on the same problem (e.g. cheap strategies with 10 seeds, expensive ones with 3).
+``list`` prints the problems and strategies.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from bench.harness.runner import BenchmarkConfig, run_benchmark
+from bench.harness.runner import BenchmarkConfig, load_results, run_benchmark
 from bench.harness.strategies import UnknownStrategyError, expand, load_strategy, peer_paths, strategy_names
 from bench.problems import ProblemError, problem_names
 from bench.report import write_report
@@ -48,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--max-trials", type=int, default=None,
                      help="stop suggesting after this many trials (default: no limit; 6 with --quick)")
     run.add_argument("--quick", action="store_true", help="CI mode: few seeds, tiny budget, 2 strategies")
+    rep = sub.add_parser("report", help="tabulate and plot the merged results of runs on one problem")
+    rep.add_argument("runs", nargs="+", help="run folders (or results.jsonl files)")
+    rep.add_argument("--out", required=True, help="output folder for summary.md and the plot")
     sub.add_parser("list", help="list problems and strategies")
     return parser
 
@@ -91,6 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if args.command == "report":
+            try:
+                result = load_results(args.runs)
+            except (OSError, ValueError) as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
+            md, _ = write_report(result, args.out, "python -m bench " + " ".join(shlex.quote(a) for a in argv))
+            print(md.read_text())
+            return 0
         return _run(args, argv)
     except (ProblemError, UnknownStrategyError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -140,5 +140,32 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
                            time.perf_counter() - t0)
 
 
-def default_jobs() -> int:
-    return max(1, min(2, os.cpu_count() or 1))
+def load_results(paths: list[str | Path]) -> BenchmarkResult:
+    """Merge the raw records of one or more runs on the same problem, workers and budget (e.g. cheap
+    strategies with 10 seeds and expensive ones with fewer) into one result, to tabulate and plot together."""
+    records: list[dict[str, Any]] = []
+    for path in paths:
+        path = Path(path)
+        file = path / "results.jsonl" if path.is_dir() else path
+        records += [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+    if not records:
+        raise ValueError(f"no records in {[str(p) for p in paths]}")
+    keys = {(r["problem"], r["workers"], float(r["budget"])) for r in records}
+    if len(keys) != 1:
+        raise ValueError(f"records mix problems / workers / budgets: {sorted(keys)}")
+    (problem, workers, budget), = keys
+    for r in records:  # JSON has no inf: the regrets were written as Infinity or null
+        r["regret"] = [float("inf") if v is None else float(v) for v in r.get("regret") or []]
+        if r.get("final_regret") is None and "final_regret" in r:
+            r["final_regret"] = float("inf")
+    strategies = list(dict.fromkeys(r["strategy"] for r in records))
+    seeds = sorted({int(r["seed"]) for r in records})
+    n_checkpoints = max(len(r.get("checkpoints") or []) for r in records)
+    config = BenchmarkConfig(problem, strategies, seeds, workers, budget, n_checkpoints=n_checkpoints)
+    try:
+        bench = make_problem(problem)
+        description, best = bench.describe(), bench.best_target_value
+    except Exception as e:  # noqa: BLE001 - a plugin problem may not resolve by its name
+        description, best = f"{problem} ({type(e).__name__}: {e})", float("nan")
+    return BenchmarkResult(config, problem, description, best, records, {},
+                           sum(float(r.get("wall_s") or 0.0) for r in records))

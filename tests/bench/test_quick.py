@@ -53,3 +53,18 @@ def test_unknown_strategy_is_a_usage_error(tmp_path, capsys):
     assert main(["run", "--problem", "synthetic_sp", "--quick", "--strategies", "no_such_tuner",
                  "--out", str(tmp_path)]) == 2
     assert "unknown strategy" in capsys.readouterr().err
+
+
+def test_report_merges_runs_of_one_problem(tmp_path, capsys):
+    common = ["--problem", "synthetic_sp", "--quick", "--seeds", "1"]
+    assert main(["run", *common, "--strategies", "random", "--out", str(tmp_path / "a")]) == 0
+    assert main(["run", *common, "--strategies", "asha", "--out", str(tmp_path / "b")]) == 0
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b" / "results.jsonl"),
+                 "--out", str(tmp_path / "merged")]) == 0
+    summary = (tmp_path / "merged" / "summary.md").read_text()
+    assert "| random | 1/1 |" in summary and "| asha | 1/1 |" in summary
+    assert (tmp_path / "merged" / "regret_synthetic_sp.png").is_file()
+    # runs with another budget do not mix
+    assert main(["run", *common, "--budget", "0.2", "--strategies", "random", "--out", str(tmp_path / "c")]) == 0
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "bad")]) == 2
+    assert "mix problems" in capsys.readouterr().err
