@@ -3,7 +3,7 @@
 ``summary.md`` holds the run's provenance (command, machine, date, commit), the problem, one table of
 strategies (median [IQR] over seeds; see :mod:`bench.metrics`) and the strategies that could not run, with
 their exact errors. ``regret_<problem>.png`` plots median regret vs cost with the IQR band per strategy
-(log-log; regret is floored at 0.01% for the log axis).
+(log-log; regret is floored at 0.01% for the log axis; the flagship in black).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from bench.harness.runner import BenchmarkResult
 from bench.metrics import BUDGET_MARKS, THRESHOLDS, Spread, StrategySummary, regret_band, summarise
 
 REGRET_FLOOR = 1e-2  # percent; the plot's log axis cannot show 0
+FLAGSHIP = "multiscale_bo"  # drawn in black, on top
 
 
 def machine() -> str:
@@ -93,12 +94,16 @@ def plot(result: BenchmarkResult, path: Path) -> Path | None:
             by_strategy.setdefault(r["strategy"], []).append(r)
     if not by_strategy:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=100)
-    for name, runs in by_strategy.items():
+    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=90)
+    colors = plt.get_cmap("tab20").colors
+    for i, (name, runs) in enumerate(by_strategy.items()):
         cost, med, q25, q75 = regret_band(runs)
         floor = lambda a: [max(v, REGRET_FLOOR) if math.isfinite(v) else float("nan") for v in a]  # noqa: E731
-        (line,) = ax.plot(cost, floor(med), label=f"{name} (n={len(runs)})", lw=1.6)
-        ax.fill_between(cost, floor(q25), floor(q75), color=line.get_color(), alpha=0.15, lw=0)
+        flagship = name == FLAGSHIP
+        color = "black" if flagship else colors[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20]
+        ax.plot(cost, floor(med), label=f"{name} (n={len(runs)})", lw=2.4 if flagship else 1.3, color=color,
+                ls="-" if i < 10 or flagship else "--", zorder=3 if flagship else 2)
+        ax.fill_between(cost, floor(q25), floor(q75), color=color, alpha=0.12, lw=0)
     for t in THRESHOLDS:
         ax.axhline(t, color="grey", lw=0.6, ls=":")
     ax.set_xscale("log")
