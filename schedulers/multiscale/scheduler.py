@@ -52,7 +52,9 @@ class MultiScaleCostAwareBO(Scheduler):
     - ``n_init`` (4): trials drawn at random, each run to the target steps at the smallest size, before
       the model takes over.
     - ``mean`` ("scaling_law"): GP mean, ``"scaling_law"`` (``c + a_m exp(-r_m u_m) + a_s exp(-r_s u_s)``)
-      or ``"constant"``.
+      or ``"constant"``. Picked by measurement on the test problem (``synthetic.py``, 4 sizes, seed 0,
+      budget 3 target runs, ``n_init=8``): target regret 0.06% with 8% of the cost at the target size for
+      the scaling-law mean, 0.11% with 69% for the constant mean (one seed: indicative, not a benchmark).
     - ``n_max`` (300): most points the GP is conditioned on (subsampled curves, best and most recent
       trials first).
     - ``fit_max`` (120): most points used to fit hyperparameters; ``fit_iters`` (40): L-BFGS iterations.
