@@ -20,7 +20,8 @@ import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (BaseModel, ConfigDict, Field, PlainSerializer, SerializerFunctionWrapHandler, model_serializer,
+                      model_validator)
 
 
 def _float_to_wire(value: float | None) -> float | str | None:
@@ -123,6 +124,9 @@ class Condition(_Model):
 class ParamSpec(_Model):
     """One parameter, in the dict shape of ``schedulers/space.py``. Which fields apply depends on ``type``."""
 
+    # a NaN/inf bound must reach the space parser as such (and be rejected there by name), not as null
+    model_config = ConfigDict(extra="forbid", ser_json_inf_nan="strings")
+
     name: str = Field(min_length=1)
     type: ParamType
     role: ParamRole | None = None
@@ -134,6 +138,11 @@ class ParamSpec(_Model):
     components: list[str] | None = None
     value: Any = None
     condition: Condition | None = None
+
+    @model_serializer(mode="wrap")
+    def _without_unused_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # the fields that do not apply to this type are None: leave them out, as in the documented shapes
+        return {k: v for k, v in handler(self).items() if getattr(self, k, None) is not None}
 
     def to_scheduler_dict(self) -> dict[str, Any]:
         """The plain dict ``schedulers.SearchSpace.from_dicts`` takes (unset fields left out)."""
