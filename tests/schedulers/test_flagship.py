@@ -143,6 +143,22 @@ def test_optimum_shift_moves_small_models_along_the_prior():
         OptimumShift(problem, {"warmup": 0.3})                # not log-scaled
 
 
+def test_warm_start_prior_runs_small_models_at_their_own_optimum():
+    problem = OBJECTIVE.problem()
+    scheduler = MultiScaleCostAwareBO(problem, seed=0, n_init=2, optimum_shift={"lr": -0.5})
+    trials = scheduler.suggest(2)
+    assert {t.size for t in trials} == {"XS"}                # the initial design runs the smallest size
+    for t in trials:
+        encoded = problem.space.encode([t.params])[0]
+        stored = scheduler.store.curves[t.trial_id].x        # the model sees it in the target's frame
+        assert stored[0] == pytest.approx(encoded[0] - math.log(8) / math.log(1e4))
+        for step in range(100, 500, 100):
+            scheduler.report(t.trial_id, step, OBJECTIVE(t.params, step, t.size))
+    nxt = scheduler.suggest(1)[0]
+    problem.space.validate(nxt.params)
+    assert scheduler.recommend().params.keys() == nxt.params.keys()
+
+
 def test_options_are_validated_and_registered():
     problem = OBJECTIVE.problem()
     assert isinstance(make_scheduler("multiscale_bo", problem), MultiScaleCostAwareBO)
@@ -215,10 +231,11 @@ def test_decisions_condition_on_the_report_not_a_refit():
     problem = OBJECTIVE.problem()
     scheduler = MultiScaleCostAwareBO(problem, seed=2, n_init=3)
     run_sequential(scheduler, OBJECTIVE, budget=0.3 * problem.target_cost)
-    fits = scheduler._extra_state()["fits"]
+    fits = scheduler.snapshot()["extra"]["fits"]
+    assert fits >= 1
     s = scheduler.suggest(1)[0]
-    fits_after_suggest = scheduler._extra_state()["fits"]
+    fits_after_suggest = scheduler.snapshot()["extra"]["fits"]
     decisions = [scheduler.report(s.trial_id, step, OBJECTIVE(s.params, step, s.size))
                  for step in range(100, s.steps + 1, 100)]
-    assert scheduler._extra_state()["fits"] == fits_after_suggest >= fits
+    assert scheduler.snapshot()["extra"]["fits"] == fits_after_suggest >= fits
     assert all(d in tuple(Decision) for d in decisions)
