@@ -205,16 +205,20 @@ class StudyRuntime:
 
     @property
     def sched(self) -> Scheduler:
+        """The study's live scheduler: taken from the cache, or rebuilt from the event log. It goes back to
+        the cache when this transaction commits (read-only uses included); after a rollback it does not."""
         if self._sched is None:
             sched = self.cache.take(self.study.id, self.study.n_events)
             if sched is None:
                 events = [decode_event(p) for p in EventRepository(self.session).load(self.study.id)]
                 sched = build_scheduler(self.spec, self.problem).replay(events)
             self._sched = sched
+            study_id = self.study.id
+            sa_event.listen(self.session, "after_commit", lambda _s: self.cache.put(study_id, sched), once=True)
         return self._sched
 
     def persist(self) -> None:
-        """Write the events the scheduler recorded since load and the study's counters; re-cache on commit."""
+        """Write the events the scheduler recorded since it was loaded, and the study's counters."""
         if self._sched is None:
             return
         sched, study = self._sched, self.study
@@ -224,8 +228,6 @@ class StudyRuntime:
             study.n_events = len(sched.events)
             study.n_trials = len(sched.trials)
             study.cost_spent = sched.cost_spent / self.problem.target_cost
-        study_id = study.id
-        sa_event.listen(self.session, "after_commit", lambda _s: self.cache.put(study_id, sched), once=True)
 
     def _sync(self, row: TrialRow, now: datetime) -> None:
         """Copy the scheduler's view of a trial onto its row."""

@@ -84,3 +84,26 @@ def test_bootstrap_token_is_registered_once(tmp_path):
         app = create_app(settings)
     with transaction(app.state.session_factory) as session:
         assert TokenRepository(session).tenant_for("sl_bootstrap_secret") == "ops"
+
+
+def test_read_only_requests_keep_the_scheduler_cached(tmp_path, study_spec, monkeypatch):
+    """Polling the recommendation must not cost a replay of the event log per request."""
+    from service import scheduling
+
+    replays = []
+    original = scheduling.build_scheduler
+    monkeypatch.setattr(scheduling, "build_scheduler", lambda *a: replays.append(1) or original(*a))
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'cache.db'}", migrate_on_startup=True))
+    with transaction(app.state.session_factory) as session:
+        token = TokenRepository(session).create("t")
+    with ServerThread(app) as server, Client(server.url, token) as client:
+        study = client.create_study(study_spec)   # create validates with its own scheduler instance
+        before = len(replays)
+        trial = study.ask()
+        for step in trial.report_steps():
+            trial.report(step, 1.0 / step)
+        for _ in range(3):
+            study.recommendation()
+        trial.complete()
+        assert study.best().trial_id == trial.id
+    assert len(replays) - before == 1  # built once, then served from the cache
