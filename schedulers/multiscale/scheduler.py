@@ -102,7 +102,7 @@ class MultiScaleCostAwareBO(Scheduler):
         self.encoder = FidelityEncoder(problem, shift)
         self.store = ObservationStore(self.encoder)
         self.step_grid = self.encoder.step_grid(step_ratio)
-        # the decision model (rebuilt only at SUGGEST events; see the module docstring)
+        # the decision model, rebuilt only in hooks that replay re-runs (see the module docstring)
         self.surrogate: Surrogate | None = None
         self._decision_model: Posterior | None = None
         self._incumbent = math.inf

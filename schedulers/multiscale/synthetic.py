@@ -26,6 +26,7 @@ SPACE = [
     {"name": "warmup", "type": "float", "low": 0.0, "high": 1.0},
     {"name": "layers", "type": "int", "low": 1, "high": 16},
 ]
+_SPACE = SearchSpace.from_dicts(SPACE)
 
 
 @dataclass(frozen=True)
@@ -46,19 +47,18 @@ class SyntheticMultiScale:
                        target=Target(steps=self.max_steps, size=self.sizes[-1][0]),
                        cost_model=AnalyticCost(tokens_per_step=1.0))
 
-    def regret_free_value(self, steps: int, params: float) -> float:
+    def optimal_value(self, steps: int, params: float) -> float:
         """``f`` at the optimum config for ``(steps, params)``."""
         m0 = self.sizes[0][1]
         return 1.5 + 1.0 * (params / m0) ** -0.3 + 2.0 * (steps / self.min_steps) ** -0.5
 
     def __call__(self, config: Mapping[str, Any], steps: int, size: str) -> float:
-        space = SearchSpace.from_dicts(SPACE)
-        u = space.encode([config])[0]
+        u = _SPACE.encode([config])[0]
         if u[0] > 0.95 and steps > 300:
             return math.nan
         params = dict(self.sizes)[size]
         g = float(np.sum(np.asarray(self.weights) * (u - np.asarray(self.optimum)) ** 2))
-        value = self.regret_free_value(steps, params) + g * (1.0 + 2.0 * (self.min_steps / steps) ** 0.5)
+        value = self.optimal_value(steps, params) + g * (1.0 + 2.0 * (self.min_steps / steps) ** 0.5)
         if self.noise > 0:
             seed = [int(v) for v in np.round(u * 1e6)] + [int(steps), int(params)]
             value += self.noise * float(np.random.default_rng(seed).standard_normal())
@@ -71,7 +71,7 @@ class SyntheticMultiScale:
 
     @property
     def best_target_value(self) -> float:
-        return self.regret_free_value(self.max_steps, self.sizes[-1][1])
+        return self.optimal_value(self.max_steps, self.sizes[-1][1])
 
 
 def run_sequential(scheduler: Scheduler, objective: SyntheticMultiScale, budget: float) -> None:

@@ -16,7 +16,7 @@ import torch
 from schedulers import Decision, TrialState
 from schedulers.errors import InvalidProblemError
 from schedulers.multiscale import MultiScaleCostAwareBO
-from schedulers.multiscale.acquisition import expected_improvement, fidelity_information
+from schedulers.multiscale.acquisition import Fidelity, expected_improvement, fidelity_information
 from schedulers.multiscale.features import FidelityEncoder, OptimumShift
 from schedulers.multiscale.kernels import MeanKind, ScalingLawMean, multiscale_kernel
 from schedulers.multiscale.observations import ObservationStore
@@ -93,7 +93,6 @@ def test_block_conditioning_equals_a_full_rebuild_and_believer_keeps_the_mean():
     # a pending point makes the same point worthless to observe again
     encoder = FidelityEncoder(OBJECTIVE.problem())
     x = Q[0, :2]
-    from schedulers.multiscale.acquisition import Fidelity
     fid = [Fidelity("S", 400, 1.0)]
     before = fidelity_information(full, encoder, x, fid)[0]
     after = fidelity_information(full.believe(encoder.inputs(x, "S", 400)[None, :]), encoder, x, fid)[0]
