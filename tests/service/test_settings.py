@@ -1,0 +1,39 @@
+"""Settings come from the environment (prefix SCALELADDER_); auth can be turned off only explicitly."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from service.app import create_app
+from service.errors import InvalidArgumentError
+from service.server import ServerThread
+from service.settings import Settings
+
+
+def test_settings_read_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    default = Settings()
+    assert default.auth_enabled is True and default.executor == "external"
+    assert default.database_url == f"sqlite:///{tmp_path / '.scaleladder' / 'scaleladder.db'}"
+    assert default.should_migrate_on_startup is True
+    monkeypatch.setenv("SCALELADDER_DATABASE_URL", "postgresql+psycopg://u@h/db")
+    monkeypatch.setenv("SCALELADDER_EXECUTOR_OPTIONS", '{"storage_path": "/x"}')
+    monkeypatch.setenv("SCALELADDER_AUTH_ENABLED", "false")
+    s = Settings()
+    assert s.database_url == "postgresql+psycopg://u@h/db" and s.should_migrate_on_startup is False
+    assert s.executor_options == {"storage_path": "/x"} and s.auth_enabled is False
+
+
+def test_unknown_executor_is_rejected(tmp_path):
+    with pytest.raises(InvalidArgumentError, match="unknown executor 'slurm'"):
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}", executor="slurm"))
+
+
+def test_auth_disabled_acts_as_the_default_tenant(tmp_path, study_spec):
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'open.db'}", auth_enabled=False,
+                              default_tenant="lab"))
+    with ServerThread(app) as server, httpx.Client(base_url=server.url) as http:
+        created = http.post("/v1/studies", json=study_spec)
+        assert created.status_code == 201 and created.json()["tenant"] == "lab"
+        assert [s["id"] for s in http.get("/v1/studies").json()["items"]] == [created.json()["id"]]
