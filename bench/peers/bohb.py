@@ -13,16 +13,17 @@ from ray.tune.search.bohb import TuneBOHB
 
 from bench.peers.base import seeded_global_numpy
 from bench.peers.native_space import configspace
-from bench.peers.ray_tune import METRIC, RayTrialSchedulerPeer
+from bench.peers.ray_tune import METRIC, RayTrialSchedulerPeer, _MilestoneSegments
 from schedulers.base import Decision, Trial
 
 
-class RayBohb(RayTrialSchedulerPeer):
+class RayBohb(_MilestoneSegments, RayTrialSchedulerPeer):
     """BOHB as Ray Tune runs it: the ``TuneBOHB`` searcher (hpbandster's BOHB config generator: a KDE
     per budget over a ConfigSpace space) with the ``HyperBandForBOHB`` scheduler, which pauses trials at
     its milestones and feeds each milestone result to the searcher as an observation at that budget.
 
-    Single fidelity: steps at the target model size, as for :class:`RayHyperBand`. Ray keeps one pending
+    Single fidelity: steps at the target model size, segments up to the next milestone, as for
+    :class:`~bench.peers.ray_tune.RayHyperBand`. Ray keeps one pending
     trial ahead for a custom searcher, so each new trial's config is drawn when it is needed. hpbandster
     samples from numpy's global RNG: each call runs with it seeded by (seed, Ray trial number).
     """

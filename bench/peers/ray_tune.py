@@ -83,6 +83,12 @@ class RayTrialSchedulerPeer(PeerScheduler):
     (Ray's default is 200 for random search and 1 for a custom searcher), and added to the scheduler when
     created; a new trial of ours is the PENDING trial Ray's ``choose_trial_to_run`` picks. This matters for
     synchronous HyperBand, whose brackets are filled by pending trials before any of them runs.
+
+    Segments. A Ray trial runs until its scheduler pauses or stops it; our executor wants a step budget
+    per segment. The budget is the trial's next milestone (:meth:`_segment_steps`; the target steps for
+    ASHA). When Ray lets a trial run on at the end of its segment (HyperBand keeps the trial that completed
+    a rung), the segment ends with PAUSE while the trial stays RUNNING for Ray, and :meth:`resume` hands it
+    out first, up to its next milestone: the price is one more segment start-up in the cost model.
     """
 
     #: how many PENDING Ray trials exist ahead of being run (``TUNE_MAX_PENDING_TRIALS_PG`` "auto")
@@ -105,6 +111,7 @@ class RayTrialSchedulerPeer(PeerScheduler):
         self._controller = _PeerController(self, self._searcher)
         self._scheduler = self._make_scheduler()
         self._next_resume: int | None = None
+        self._segment_breaks: list[int] = []   # ours PAUSED at a segment end, RUNNING for Ray
 
     @abc.abstractmethod
     def _make_scheduler(self) -> Any:
@@ -116,6 +123,10 @@ class RayTrialSchedulerPeer(PeerScheduler):
 
     def _iteration(self, step: int) -> int:
         return max(1, math.ceil(step / self.report_every))
+
+    def _segment_steps(self, ray_trial: Any, last_step: int = 0) -> int:
+        """The step budget of the trial's next segment: the target steps unless overridden."""
+        return self.max_budget
 
     def _suggest_config(self, ray_id: str) -> dict[str, Any]:
         rng = np.random.default_rng([self.seed, int(ray_id)])
@@ -140,7 +151,8 @@ class RayTrialSchedulerPeer(PeerScheduler):
             return None  # Ray wants a paused trial resumed first (see resume())
         self._pending.remove(chosen)
         chosen.set_status(RayTrial.RUNNING)
-        return PeerAsk(chosen, to_config(self.space, chosen.config), self.problem.target.size, self.max_budget)
+        return PeerAsk(chosen, to_config(self.space, chosen.config), self.problem.target.size,
+                       self._segment_steps(chosen))
 
     def _peer_on_suggest(self, trial: Trial, handle: Any) -> None:
         self._ray_trials[trial.trial_id] = handle
@@ -160,9 +172,14 @@ class RayTrialSchedulerPeer(PeerScheduler):
         if action == "STOP":
             self._controller.stop_trial(rt)
             return Decision.STOP
+        if step >= trial.steps and step < self.max_budget:
+            self._segment_breaks.append(trial.trial_id)  # Ray runs on; our segment ends here
+            return Decision.PAUSE
         return Decision.CONTINUE
 
     def _peer_on_resume(self, trial: Trial) -> None:
+        if trial.trial_id in self._segment_breaks:
+            self._segment_breaks.remove(trial.trial_id)
         self._ray_trials[trial.trial_id].set_status(RayTrial.RUNNING)
 
     def _peer_on_end(self, trial: Trial) -> None:
@@ -183,9 +200,13 @@ class RayTrialSchedulerPeer(PeerScheduler):
         self._next_resume = tid if tid is not None and self.trials[tid].state is TrialState.PAUSED else None
 
     def _choose_resume(self) -> tuple[int, int] | None:
+        for tid in self._segment_breaks:
+            if self.trials[tid].state is TrialState.PAUSED:
+                return tid, self._segment_steps(self._ray_trials[tid], self.trials[tid].last_step)
         if self._next_resume is None or self.trials[self._next_resume].state is not TrialState.PAUSED:
             return None
-        return self._next_resume, self.max_budget
+        tid = self._next_resume
+        return tid, self._segment_steps(self._ray_trials[tid], self.trials[tid].last_step)
 
 
 class RayAsha(RayTrialSchedulerPeer):
@@ -203,7 +224,17 @@ class RayAsha(RayTrialSchedulerPeer):
                                        reduction_factor=self.reduction_factor)
 
 
-class RayHyperBand(RayTrialSchedulerPeer):
+class _MilestoneSegments:
+    """Segment budgets at the trial's HyperBand milestone: its bracket's current rung (Ray's private
+    ``_Bracket._cumul_r``, in reports; ray is pinned below 2.61), at least one report past the last step."""
+
+    def _segment_steps(self, ray_trial: Any, last_step: int = 0) -> int:
+        bracket, _ = self._scheduler._trial_info[ray_trial]
+        steps = max(int(bracket._cumul_r) * self.report_every, last_step + self.report_every)
+        return min(steps, self.max_budget)
+
+
+class RayHyperBand(_MilestoneSegments, RayTrialSchedulerPeer):
     """Ray Tune's synchronous ``HyperBandScheduler`` with random configs. Single fidelity: steps at the
     target size, ``max_t`` = target steps in reports. Ray's PAUSE at a milestone is our PAUSE; the trial
     Ray picks with ``choose_trial_to_run`` is handed out by :meth:`resume` with the rest of the target
