@@ -45,6 +45,7 @@ class Rate:
     name: str
     count: int
     seconds: float
+    server_ms_per_batch: float | None = None
 
     @property
     def per_second(self) -> float:
@@ -159,7 +160,22 @@ def scaleladder_ingest(server_url: str, n_measurements: int, batch: int, steps: 
             stored = client.get_study(study.id).progress().n_measurements - min(steps, batch)
         if stored != sent:
             raise RuntimeError(f"sent {sent} measurements but {stored} were stored")
-        return Rate("ScaleLadder batch endpoint", sent, seconds)
+        server_ms = _server_ms_per_batch(httpx.get(f"{url}/metrics", timeout=10).text)
+        return Rate("ScaleLadder batch endpoint", sent, seconds, server_ms)
+
+
+def _server_ms_per_batch(metrics: str) -> float | None:
+    """Mean time the service spent per batch request (its own Prometheus histogram, warm-up included)."""
+    total = count = None
+    for line in metrics.splitlines():
+        if 'route="/v1/studies/{study_id}/measurements:batch"' not in line or 'method="POST"' not in line:
+            continue
+        name, value = line.rsplit(" ", 1)
+        if name.startswith("scaleladder_http_request_duration_seconds_sum"):
+            total = float(value)
+        elif name.startswith("scaleladder_http_request_duration_seconds_count"):
+            count = float(value)
+    return 1000 * total / count if total is not None and count else None
 
 
 def optuna_ingest(server_url: str, n_reports: int, steps: int) -> Rate:
@@ -217,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|")
     for r in (ours, theirs):
         print(f"| {r.name} | {r.count:,} | {r.seconds:.2f} | {r.per_second:,.0f} |")
+    if ours.server_ms_per_batch is not None:
+        print(f"service time per batch request (its /metrics histogram): {ours.server_ms_per_batch:.1f} ms")
     print(f"ratio ScaleLadder / Optuna: {ratio:.1f}x "
           f"(batch {args.batch}, {args.clients} client(s); targets: >= 5,000/s and >= 10x)")
     return 0
