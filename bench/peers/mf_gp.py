@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
@@ -29,9 +30,6 @@ import numpy as np
 from schedulers.base import Recommendation, Scheduler, Trial
 from schedulers.errors import InvalidProblemError
 from schedulers.problem import Problem
-
-DTYPE_NAME = "float64"
-
 
 @dataclass
 class TrainingData:
@@ -150,8 +148,10 @@ class MultiFidelityGPPeer(Scheduler, abc.ABC):
             try:
                 fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model), max_attempts=2,
                                  optimizer_kwargs={"options": {"maxiter": self.fit_maxiter}})
-            except Exception:  # noqa: BLE001 - BoTorch raises several types; keep the prior hyperparameters
-                pass
+            except Exception as e:  # noqa: BLE001 - BoTorch raises several types (ModelFittingError, NotPSD...)
+                # the peer goes on with the initial hyperparameters, as a failed fit leaves them
+                warnings.warn(f"{self.name}: GP fit failed on {len(data.y)} points ({type(e).__name__}: {e}); "
+                              "using the initial hyperparameters", RuntimeWarning, stacklevel=2)
         model.eval()
         self._model_cache = (key, model, mu, sd, data)
         return model, mu, sd, data

@@ -137,8 +137,7 @@ class RayTrialSchedulerPeer(PeerScheduler):
         while len(self._pending) < self.max_pending:
             ray_id = str(self._n_created)
             self._n_created += 1
-            rt = RayTrial("scaleladder_peer", config=self._suggest_config(ray_id), trial_id=ray_id,
-                                stub=True)
+            rt = RayTrial("scaleladder_peer", config=self._suggest_config(ray_id), trial_id=ray_id, stub=True)
             with seeded_global_numpy(self.seed, int(ray_id), 1):  # ASHA draws its bracket from np.random
                 self._scheduler.on_trial_add(self._controller, rt)
             self._pending.append(rt)
