@@ -150,6 +150,8 @@ def load_results(paths: list[str | Path]) -> BenchmarkResult:
         records += [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
     if not records:
         raise ValueError(f"no records in {[str(p) for p in paths]}")
+    # a (strategy, seed) pair counts once: the first record of it wins
+    records = list({(r["strategy"], r["seed"]): r for r in reversed(records)}.values())[::-1]
     keys = {(r["problem"], r["workers"], float(r["budget"])) for r in records}
     if len(keys) != 1:
         raise ValueError(f"records mix problems / workers / budgets: {sorted(keys)}")
