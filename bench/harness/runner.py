@@ -111,6 +111,12 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         sink = (Path(out_dir) / "results.jsonl").open("w")
     records: list[dict[str, Any]] = []
+    if sink is not None:  # unavailable strategies are part of the raw results too, with their exact error
+        for name, err in unavailable.items():
+            s = next(s for s in strategies if s.name == name)
+            sink.write(json.dumps({"problem": bench.name, "strategy": name, "origin": s.origin, "seed": None,
+                                   "workers": config.workers, "budget": config.budget, "unavailable": True,
+                                   "error": err}) + "\n")
 
     def keep(rec: dict[str, Any]) -> None:
         records.append(rec)
@@ -150,6 +156,10 @@ def load_results(paths: list[str | Path]) -> BenchmarkResult:
         records += [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
     if not records:
         raise ValueError(f"no records in {[str(p) for p in paths]}")
+    unavailable = {r["strategy"]: r.get("error") or "" for r in records if r.get("unavailable")}
+    records = [r for r in records if not r.get("unavailable")]
+    if not records:
+        raise ValueError(f"no completed runs in {[str(p) for p in paths]}")
     # a (strategy, seed) pair counts once: the first record of it wins
     records = list({(r["strategy"], r["seed"]): r for r in reversed(records)}.values())[::-1]
     keys = {(r["problem"], r["workers"], float(r["budget"])) for r in records}
@@ -169,5 +179,5 @@ def load_results(paths: list[str | Path]) -> BenchmarkResult:
         description, best = bench.describe(), bench.best_target_value
     except Exception as e:  # noqa: BLE001 - a plugin problem may not resolve by its name
         description, best = f"{problem} ({type(e).__name__}: {e})", float("nan")
-    return BenchmarkResult(config, problem, description, best, records, {},
+    return BenchmarkResult(config, problem, description, best, records, unavailable,
                            sum(float(r.get("wall_s") or 0.0) for r in records))
