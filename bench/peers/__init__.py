@@ -31,8 +31,8 @@ _SYNE_TUNE_CONFLICT = (
     "and syne-tune because these package versions have conflicting dependencies. The conflict is caused by: "
     "The user requested numpy==2.4.6; syne-tune 0.13.0 depends on numpy<1.27.0 and >=1.16.0 "
     "(without the pin pip would downgrade numpy 2.4.6 -> 1.26.4, which torch 2.13 / ray 2.60 here must not "
-    "get). Every syne-tune release that still ships {what} (0.13.0 .. 0.15.0) pins numpy<1.27; 0.16.0 "
-    "allows numpy 2 but no longer ships {what}.")
+    "get). The syne-tune releases checked that ship {what} (0.10.0, 0.13.0, 0.14.0, 0.14.2, 0.15.0) all "
+    "pin numpy<1.27; 0.16.0 allows numpy 2 but no longer ships {what}.")
 
 #: peer name -> the exact install / import error that keeps it out of this environment
 PEER_ERRORS: dict[str, str] = {
