@@ -160,12 +160,12 @@ def load_results(paths: list[str | Path]) -> BenchmarkResult:
     records = [r for r in records if not r.get("unavailable")]
     if not records:
         raise ValueError(f"no completed runs in {[str(p) for p in paths]}")
-    # a (strategy, seed) pair counts once: the first record of it wins
-    records = list({(r["strategy"], r["seed"]): r for r in reversed(records)}.values())[::-1]
     keys = {(r["problem"], r["workers"], float(r["budget"])) for r in records}
     if len(keys) != 1:
         raise ValueError(f"records mix problems / workers / budgets: {sorted(keys)}")
     (problem, workers, budget), = keys
+    # a (strategy, seed) pair counts once: the first record of it wins
+    records = list({(r["strategy"], r["seed"]): r for r in reversed(records)}.values())[::-1]
     for r in records:  # JSON has no inf: the regrets were written as Infinity or null
         r["regret"] = [float("inf") if v is None else float(v) for v in r.get("regret") or []]
         if r.get("final_regret") is None and "final_regret" in r:
