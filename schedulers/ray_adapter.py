@@ -132,11 +132,13 @@ class SchedulerBridge:
 
     # ------------------------------------------------------------------ budget
     def exhausted(self) -> bool:
-        """The study's budget is spent: hand out nothing more (neither new nor resumed trials)."""
+        """The study's cost budget is spent: hand out nothing more (neither new nor resumed trials)."""
         b, sched = self.budget, self.scheduler
-        if b.max_trials is not None and len(sched.trials) >= b.max_trials:
-            return True
         return b.target_runs is not None and sched.cost_spent >= b.target_runs * sched.problem.target_cost
+
+    def may_add_trials(self) -> bool:
+        """The trial budget allows a new trial (resuming a paused one is always allowed)."""
+        return self.budget.max_trials is None or len(self.scheduler.trials) < self.budget.max_trials
 
     def has_live_trials(self) -> bool:
         return bool(self.scheduler.live_trials())
@@ -164,6 +166,8 @@ class SchedulerBridge:
             s = self.scheduler.resume()
             if s is not None:
                 return s, True
+            if not self.may_add_trials():
+                return None
             out = self.scheduler.suggest(1)
             return (out[0], False) if out else None
         finally:

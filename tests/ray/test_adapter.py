@@ -47,15 +47,6 @@ def run(sched, tmp_path, *, budget, max_concurrent=2, workload="mlp", args=None)
     return bridge
 
 
-def test_random_search_on_tune_trains_mlp_trials_to_the_target(ray_cluster, tmp_path):
-    sched = make_scheduler("random", problem(max_steps=40), seed=0)
-    run(sched, tmp_path, budget=StudyBudget(max_trials=3), args={"depth": 1})
-    assert len(sched.trials) == 3
-    for t in sched.trials.values():
-        assert t.state is TrialState.COMPLETED
-        assert [s for s, _ in t.curve] == [10, 20, 30, 40]
-
-
 def test_hyperband_pauses_and_resumes_from_checkpoints_never_from_zero(ray_cluster, tmp_path):
     log = tmp_path / "log.jsonl"
     sched = make_scheduler("hyperband", problem(), seed=1)
@@ -85,7 +76,8 @@ def test_diverged_trial_is_reported_and_the_study_goes_on(ray_cluster, tmp_path)
     assert len(states) == 6
     failed = [t for t in sched.trials.values() if t.state is TrialState.FAILED]
     assert failed and all("diverged" in t.failure for t in failed)
-    assert TrialState.COMPLETED in states
+    completed = [t for t in sched.trials.values() if t.state is TrialState.COMPLETED]
+    assert completed and all([s for s, _ in t.curve] == [10, 20] for t in completed)
 
 
 def test_bigger_sizes_get_more_fake_gpus_and_matching_cuda_visible_devices(ray_cluster, tmp_path):

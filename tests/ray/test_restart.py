@@ -33,7 +33,7 @@ SPEC = {
     "space": [{"name": "lr", "type": "float", "low": 1e-3, "high": 1e-1, "log": True}],
     "fidelity": {"steps": {"min": 10, "max": 90, "report_every": 10}, "sizes": [{"name": "m", "params": 4e3}]},
     "target": {"steps": 90, "size": "m"},
-    "budget": {"max_cost": 3},
+    "budget": {"max_cost": 2},
     "scheduler": {"name": "hyperband", "seed": 2},
 }
 
@@ -69,7 +69,7 @@ def test_runner_killed_mid_study_then_restarted_loses_and_duplicates_nothing(tmp
     first = _runner(db_url, study_id, tmp_path / "ray", tmp_path / "runner.log")
     try:
         deadline = time.time() + 90
-        while n_measurements() < 12 and time.time() < deadline and first.poll() is None:
+        while n_measurements() < 8 and time.time() < deadline and first.poll() is None:
             time.sleep(0.2)
         assert first.poll() is None, "the study must still be running when it is killed"
     finally:

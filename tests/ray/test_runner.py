@@ -74,8 +74,8 @@ def test_scaleladder_demo_runs_the_mup_transformer_on_ray(ray_cluster):
 
     from service.cli import app as cli
 
-    result = CliRunner().invoke(cli, ["demo", "--scheduler", "random", "--trials", "2"])
+    result = CliRunner().invoke(cli, ["demo", "--scheduler", "random", "--trials", "1"])
     assert result.exit_code == 0, result.output
     assert "muP transformer" in result.output
-    assert "study 1 completed: 2 trials" in result.output.replace("\n", " ")
+    assert "study 1 completed: 1 trials" in result.output.replace("\n", " ")
     assert "Recommendation at the target (w128, 300 steps)" in result.output.replace("\n", " ")
