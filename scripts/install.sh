@@ -12,3 +12,10 @@ case "$extras" in
     python -m pip install "${TORCH_SPEC:-torch==2.13.0}" ;;
 esac
 python -m pip install -e "${here}[${extras}]"
+case "$extras" in
+  *bench*)
+    # SMAC3's random forest (pyrfr) has no wheel and builds only with SWIG already on PATH, so it cannot
+    # sit in the bench extra; without it the smac_mf peer reports the ImportError instead of running.
+    python -m pip install "swig>=4,<5" && python -m pip install "pyrfr>=0.9,<0.10" \
+      || echo "warning: pyrfr did not build; the smac_mf peer will be reported as unavailable" >&2 ;;
+esac
