@@ -1,7 +1,7 @@
 """Ingest throughput: measurements/s through the batch endpoint into PostgreSQL, next to Optuna's RDB storage.
 
     python -m bench.ingest                      # defaults: 50,000 measurements, batches of 1,000
-    python -m bench.ingest --measurements 200000 --batch 2000 --clients 2
+    python -m bench.ingest --measurements 200000 --batch 2000 --clients 2 --studies 2
 
 Both sides write to the same PostgreSQL server in the same run, each into a fresh database of its own
 (created here, dropped at the end):
@@ -112,8 +112,10 @@ def _curve(trial_index: int, step: int) -> float:
     return 2.0 + 1.0 / (1 + trial_index) + 5.0 / step ** 0.5
 
 
-def scaleladder_ingest(server_url: str, n_measurements: int, batch: int, steps: int, clients: int,
+def scaleladder_ingest(server_url: str, n_measurements: int, batch: int, steps: int, clients: int, studies: int,
                        port: int) -> Rate:
+    """Client ``c`` sends its trials' curves to study ``c % studies`` (a study's writes serialise on its row
+    lock, so several studies are how one service ingests in parallel)."""
     n_trials = max(1, n_measurements // steps)
     with fresh_database(server_url, "scaleladder_ingest") as db_url, serve(db_url, port) as url:
         token = _make_token(db_url)
@@ -124,29 +126,38 @@ def scaleladder_ingest(server_url: str, n_measurements: int, batch: int, steps: 
             "target": {"steps": steps, "size": "m"},
             "scheduler": {"name": "random", "seed": 0},
         }
+        handles, trials_of = [], []
+        warm_count = min(steps, batch)
         with Client(url, token) as client:
-            study = client.create_study(spec)
-            trials, _ = study.ask_many(n_trials + 1, client_id="bench")
-            warm, trials = trials[0], trials[1:]
-            study.report_batch([(warm.id, s, _curve(0, s)) for s in range(1, min(steps, batch) + 1)])
-        # each client sends whole trials' curves, batch by batch
-        payloads: list[list[list[tuple[int, int, float]]]] = [[] for _ in range(clients)]
-        for i, t in enumerate(trials):
-            rows = [(t.id, s, _curve(i, s)) for s in range(1, steps + 1)]
-            for k in range(0, len(rows), batch):
-                payloads[i % clients].append(rows[k:k + batch])
+            for k in range(studies):
+                study = client.create_study(dict(spec, name=f"ingest-{k}"))
+                share = n_trials // studies + (1 if k < n_trials % studies else 0)
+                trials, _ = study.ask_many(share + 1, client_id="bench")
+                warm, trials = trials[0], trials[1:]
+                study.report_batch([(warm.id, s, _curve(0, s)) for s in range(1, warm_count + 1)])
+                handles.append(study.id)
+                trials_of.append(trials)
+        # each client sends whole trials' curves of its study, batch by batch
+        payloads: list[tuple[int, list[list[tuple[int, int, float]]]]] = [(handles[c % studies], [])
+                                                                           for c in range(clients)]
+        for k in range(studies):
+            mine = [c for c in range(clients) if c % studies == k]
+            for i, t in enumerate(trials_of[k]):
+                rows = [(t.id, s, _curve(i, s)) for s in range(1, steps + 1)]
+                for j in range(0, len(rows), batch):
+                    payloads[mine[i % len(mine)]][1].append(rows[j:j + batch])
         errors: list[BaseException] = []
 
-        def send(chunks: list[list[tuple[int, int, float]]]) -> None:
+        def send(study_id: int, chunks: list[list[tuple[int, int, float]]]) -> None:
             try:
                 with Client(url, token) as c:
-                    handle = c.get_study(study.id)
+                    handle = c.get_study(study_id)
                     for chunk in chunks:
                         handle.report_batch(chunk)
             except BaseException as e:  # surfaced after join
                 errors.append(e)
 
-        threads = [threading.Thread(target=send, args=(p,)) for p in payloads]
+        threads = [threading.Thread(target=send, args=p) for p in payloads]
         start = time.perf_counter()
         for th in threads:
             th.start()
@@ -155,9 +166,9 @@ def scaleladder_ingest(server_url: str, n_measurements: int, batch: int, steps: 
         seconds = time.perf_counter() - start
         if errors:
             raise errors[0]
-        sent = n_trials * steps
+        sent = sum(len(ts) for ts in trials_of) * steps
         with Client(url, token) as client:
-            stored = client.get_study(study.id).progress().n_measurements - min(steps, batch)
+            stored = sum(client.get_study(sid).progress().n_measurements - warm_count for sid in handles)
         if stored != sent:
             raise RuntimeError(f"sent {sent} measurements but {stored} were stored")
         server_ms = _server_ms_per_batch(httpx.get(f"{url}/metrics", timeout=10).text)
@@ -214,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch", type=int, default=1_000, help="measurements per batch request")
     ap.add_argument("--steps", type=int, default=1_000, help="reported steps per trial")
     ap.add_argument("--clients", type=int, default=1, help="concurrent HTTP clients")
+    ap.add_argument("--studies", type=int, default=1, help="studies the clients write to (client c -> study c %% n)")
     ap.add_argument("--optuna-reports", type=int, default=2_000, help="trial.report calls made through Optuna")
     ap.add_argument("--optuna-steps", type=int, default=100, help="reports per Optuna trial")
     ap.add_argument("--port", type=int, default=0, help="port for the service (default: a free one)")
@@ -221,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from service.server import free_port
 
+    if not 1 <= args.studies <= args.clients:
+        ap.error("--studies must be between 1 and --clients")
     ours = scaleladder_ingest(args.postgres_url, args.measurements, args.batch, args.steps, args.clients,
-                              args.port or free_port())
+                              args.studies, args.port or free_port())
     theirs = optuna_ingest(args.postgres_url, args.optuna_reports, args.optuna_steps)
     ratio = ours.per_second / theirs.per_second
     print(f"# ingest into PostgreSQL ({make_url(args.postgres_url).render_as_string(hide_password=True)}), "
@@ -235,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {r.name} | {r.count:,} | {r.seconds:.2f} | {r.per_second:,.0f} |")
     if ours.server_ms_per_batch is not None:
         print(f"service time per batch request (its /metrics histogram): {ours.server_ms_per_batch:.1f} ms")
-    print(f"ratio ScaleLadder / Optuna: {ratio:.1f}x "
-          f"(batch {args.batch}, {args.clients} client(s); targets: >= 5,000/s and >= 10x)")
+    print(f"ratio ScaleLadder / Optuna: {ratio:.1f}x (batch {args.batch}, {args.clients} client(s), "
+          f"{args.studies} stud{'y' if args.studies == 1 else 'ies'}; targets: >= 5,000/s and >= 10x)")
     return 0
 
 
