@@ -137,7 +137,9 @@ class DatabaseBridge(SchedulerBridge):
 
     def is_done(self) -> bool:
         if self.study_state.is_final:
-            return not self.has_live_trials()
+            # the study ended (budget, cancel): trials still running get STOP at their next report, and
+            # the scheduler may still count them live (ending the study does not tell it), so do not wait
+            return True
         if self.study_state is StudyState.PAUSED:
             return False  # a paused study waits for :resume
         return super().is_done()
