@@ -78,9 +78,13 @@ def fidelity_information(post: Posterior, encoder: FidelityEncoder, x: np.ndarra
 
 
 def best_fidelity(post: Posterior, encoder: FidelityEncoder, x: np.ndarray, ei: float,
-                  fidelities: Sequence[Fidelity]) -> tuple[float, Fidelity]:
-    """(value per cost, fidelity) maximising ``ei * rho^2 / cost`` for config ``x``."""
+                  fidelities: Sequence[Fidelity], cost_power: float = 1.0) -> tuple[float, Fidelity]:
+    """(value per cost, fidelity) maximising ``ei * rho^2 / cost ** cost_power`` for config ``x``.
+
+    ``cost_power`` < 1 discounts the cost (see the scheduler's option of that name): ``rho^2`` is the
+    information about one config, while a run near the target also sharpens the ranking of every config
+    near it, which this myopic ratio does not count."""
     info = fidelity_information(post, encoder, x, fidelities)
-    scores = ei * info / np.asarray([f.cost for f in fidelities])
+    scores = ei * info / np.asarray([f.cost for f in fidelities]) ** cost_power
     i = int(np.argmax(scores))
     return float(scores[i]), fidelities[i]

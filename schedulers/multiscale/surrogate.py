@@ -33,6 +33,7 @@ from botorch.models.gpytorch import GPyTorchModel
 from botorch.optim.fit import fit_gpytorch_mll_scipy
 from gpytorch.constraints import GreaterThan
 from gpytorch.distributions import MultivariateNormal
+from gpytorch.kernels import AdditiveKernel, ScaleKernel
 from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.models import ExactGP
@@ -52,27 +53,47 @@ class MultiScaleGP(ExactGP, GPyTorchModel):
 
     _num_outputs = 1
 
-    def __init__(self, train_X: torch.Tensor, train_y: torch.Tensor, mean_kind: MeanKind) -> None:
+    def __init__(self, train_X: torch.Tensor, train_y: torch.Tensor, mean_kind: MeanKind,
+                 interaction: bool = False) -> None:
         likelihood = GaussianLikelihood(noise_prior=LogNormalPrior(-4.0, 1.0),
                                         noise_constraint=GreaterThan(1e-6))
         super().__init__(train_X, train_y, likelihood)
         dim = train_X.shape[-1] - 2
         self.mean_module = make_mean(mean_kind, dim)
-        self.covar_module = multiscale_kernel(dim)
+        self.covar_module = multiscale_kernel(dim, interaction)
         self._initialise()
         self.to(DTYPE)
 
     def _initialise(self) -> None:
         # start from the priors' typical values rather than the constraints' midpoints
         self.likelihood.noise = 1e-2
-        self.covar_module.outputscale = 1.0
-        for decay in self.covar_module.base_kernel.kernels[1:]:
+        shared, interaction = self.kernel_terms()
+        shared.outputscale = 1.0
+        for decay in shared.base_kernel.kernels[1:]:
             decay.lengthscale = 0.5
             decay.power = 1.5
             decay.offset = 1.0
+        if interaction is not None:
+            interaction.outputscale = 0.2
+            interaction.base_kernel.kernels[1].lengthscale = 0.5
+
+    def kernel_terms(self) -> tuple[ScaleKernel, ScaleKernel | None]:
+        """(the shared product term, the config-by-fidelity interaction term or None)."""
+        if isinstance(self.covar_module, AdditiveKernel):
+            shared, interaction = self.covar_module.kernels
+            return shared, interaction
+        return self.covar_module, None
 
     def forward(self, X: torch.Tensor) -> MultivariateNormal:
         return MultivariateNormal(self.mean_module(X), self.covar_module(X))
+
+
+def _matern52(A: np.ndarray, B: np.ndarray, lengthscales: np.ndarray) -> np.ndarray:
+    """Matern-5/2 correlation ``a x b`` of ``a x d`` and ``b x d`` configs with ARD lengthscales ``d``."""
+    a, b = A / lengthscales, B / lengthscales
+    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    r = np.sqrt(np.clip(sq, 1e-30, None)) * _SQRT5
+    return (1.0 + r + r * r / 3.0) * np.exp(-r)
 
 
 @dataclass(frozen=True)
@@ -86,10 +107,12 @@ class Hyperparameters:
     noise: float
     mean_kind: MeanKind
     mean: tuple[float, ...]         # constant | (c, a_m, a_s, r_m, r_s)
+    #: (outputscale, d Matern lengthscales over x, 2 RBF lengthscales over (u_m, u_s)) or None
+    interaction: tuple[float, np.ndarray, np.ndarray] | None = None
 
     @classmethod
     def of(cls, model: "MultiScaleGP", mean_kind: MeanKind) -> "Hyperparameters":
-        scale = model.covar_module
+        scale, inter = model.kernel_terms()
         matern, decay_m, decay_s = scale.base_kernel.kernels
         decay = tuple((float(k.lengthscale.item()), float(k.power.item()), float(k.offset.item()))
                       for k in (decay_m, decay_s))
@@ -99,19 +122,29 @@ class Hyperparameters:
                     *map(float, mean_module.rate.detach()))
         else:
             mean = (float(mean_module.constant.item()),)
+        interaction = None
+        if inter is not None:
+            matern_i, rbf = inter.base_kernel.kernels
+            interaction = (float(inter.outputscale.item()), matern_i.lengthscale.detach().numpy().reshape(-1).copy(),
+                           rbf.lengthscale.detach().numpy().reshape(-1).copy())
         return cls(float(scale.outputscale.item()), matern.lengthscale.detach().numpy().reshape(-1).copy(),
-                   decay, float(model.likelihood.noise.item()), mean_kind, mean)  # type: ignore[arg-type]
+                   decay, float(model.likelihood.noise.item()), mean_kind, mean,  # type: ignore[arg-type]
+                   interaction)
 
     def covariance(self, A: np.ndarray, B: np.ndarray) -> np.ndarray:
         """Prior covariance ``a x b`` of inputs ``a x D`` and ``b x D``."""
         d = self.lengthscales.shape[0]
-        a, b = A[:, :d] / self.lengthscales, B[:, :d] / self.lengthscales
-        sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
-        r = np.sqrt(np.clip(sq, 1e-30, None)) * _SQRT5
-        k = (1.0 + r + r * r / 3.0) * np.exp(-r)
+        k = _matern52(A[:, :d], B[:, :d], self.lengthscales)
         for col, (beta, alpha, w) in zip((d, d + 1), self.decay):
             k = k * (w + (1.0 + (A[:, col][:, None] + B[:, col][None, :]) / beta) ** -alpha)
-        return self.outputscale * k
+        k = self.outputscale * k
+        if self.interaction is not None:
+            scale, lengthscales, fid_lengthscales = self.interaction
+            cols = slice(d, d + len(fid_lengthscales))
+            fa, fb = A[:, cols] / fid_lengthscales, B[:, cols] / fid_lengthscales
+            fsq = (fa * fa).sum(1)[:, None] + (fb * fb).sum(1)[None, :] - 2.0 * fa @ fb.T
+            k = k + scale * _matern52(A[:, :d], B[:, :d], lengthscales) * np.exp(-0.5 * np.clip(fsq, 0.0, None))
+        return k
 
     def variance(self, A: np.ndarray) -> np.ndarray:
         """Prior variance ``a`` (the diagonal of :meth:`covariance`)."""
@@ -119,6 +152,8 @@ class Hyperparameters:
         k = np.full(A.shape[0], self.outputscale)
         for col, (beta, alpha, w) in zip((d, d + 1), self.decay):
             k = k * (w + (1.0 + 2.0 * A[:, col] / beta) ** -alpha)
+        if self.interaction is not None:
+            k = k + self.interaction[0]
         return k
 
     def prior_mean(self, A: np.ndarray) -> np.ndarray:
@@ -156,7 +191,8 @@ class Surrogate:
 
 
 def fit_surrogate(X: np.ndarray, y: np.ndarray, *, mean_kind: MeanKind = MeanKind.SCALING_LAW,
-                  warm_start: dict[str, Any] | None = None, max_iter: int = 60) -> Surrogate:
+                  warm_start: dict[str, Any] | None = None, max_iter: int = 60,
+                  interaction: bool = False) -> Surrogate:
     """Fit hyperparameters on ``n x D`` inputs and ``n`` outcomes (minimisation units).
 
     On an optimiser failure or non-finite result the warm-start (or prior-centred) hyperparameters are
@@ -169,7 +205,7 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, *, mean_kind: MeanKind = MeanKin
                                 f" and {tuple(yt.shape)}")
     y_mean = float(yt.mean())
     y_std = float(yt.std()) if float(yt.std()) > 1e-12 else 1.0
-    model = MultiScaleGP(Xt, (yt - y_mean) / y_std, mean_kind)
+    model = MultiScaleGP(Xt, (yt - y_mean) / y_std, mean_kind, interaction)
     if warm_start is not None:
         model.load_state_dict(warm_start, strict=False)
     start = {k: v.clone() for k, v in model.state_dict().items()}

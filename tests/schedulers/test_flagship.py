@@ -7,6 +7,7 @@ The generic ask/tell contract (replay, determinism, failures, pending trials) ru
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -48,6 +49,31 @@ def test_kernel_shapes_psd_and_numpy_twin_match_gpytorch():
     np.testing.assert_allclose(surrogate.hyper.variance(A), np.diag(surrogate.hyper.covariance(A, A)),
                                rtol=1e-10)
     assert np.linalg.eigvalsh(surrogate.hyper.covariance(X, X)).min() > -1e-8
+
+
+def test_interaction_term_numpy_twin_matches_and_decorrelates_config_differences_across_sizes():
+    rng = np.random.default_rng(2)
+    X = random_inputs(rng, 40, 3)
+    y = np.sin(3 * X[:, 0]) * (1.0 + X[:, 3]) + X[:, 1]
+    surrogate = fit_surrogate(X, y, max_iter=15, interaction=True)
+    assert surrogate.hyper.interaction is not None
+    A, B = random_inputs(rng, 7, 3), random_inputs(rng, 5, 3)
+    with torch.no_grad():
+        k_torch = surrogate.model.covar_module(torch.tensor(A), torch.tensor(B)).to_dense().numpy()
+    np.testing.assert_allclose(surrogate.hyper.covariance(A, B), k_torch, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(surrogate.hyper.variance(A), np.diag(surrogate.hyper.covariance(A, A)),
+                               rtol=1e-10)
+    # the difference between two configs at the smallest size vs at the target size: correlated, not equal
+    x0, x1 = np.array([0.2, 0.5, 0.5]), np.array([0.8, 0.5, 0.5])
+    rows = np.array([[*x0, 0.0, 1.0], [*x1, 0.0, 1.0], [*x0, 1.0, 1.0], [*x1, 1.0, 1.0]])
+    diff = np.array([[1.0, -1.0, 0.0, 0.0], [0.0, 0.0, 1.0, -1.0]])
+
+    def correlation(hyper) -> float:
+        C = diff @ hyper.covariance(rows, rows) @ diff.T
+        return float(C[0, 1] / np.sqrt(C[0, 0] * C[1, 1]))
+
+    without = dataclasses.replace(surrogate.hyper, interaction=None)
+    assert 0.0 < correlation(surrogate.hyper) < correlation(without) < 1.0
 
 
 def test_decay_kernel_variance_shrinks_towards_the_target_and_correlation_with_the_target_grows():
