@@ -169,7 +169,11 @@ class DatabaseBridge(SchedulerBridge):
                               elapsed_seconds=float(result.get("time_total_s") or 0.0) or None)
 
         def tell(rt: StudyRuntime) -> WireDecision:
-            return rt.report([(self._row(rt, sched_trial_id), m)]).results[0].decision
+            row = self._row(rt, sched_trial_id)
+            if row.state.is_final and (row.last_step is None or step > row.last_step):
+                # the study ended under the running trial (budget, cancel): it takes no more measurements
+                return WireDecision.STOP
+            return rt.report([(row, m)]).results[0].decision
 
         return Decision(self._runtime_call(tell).value)
 

@@ -74,7 +74,7 @@ def test_scaleladder_demo_runs_the_mup_transformer_on_ray(ray_cluster):
 
     from service.cli import app as cli
 
-    result = CliRunner().invoke(cli, ["demo", "--scheduler", "random", "--trials", "1"])
+    result = CliRunner().invoke(cli, ["demo", "--scheduler", "random", "--trials", "1", "--budget", "0.3"])
     assert result.exit_code == 0, result.output
     assert "muP transformer" in result.output
     assert "study 1 completed: 1 trials" in result.output.replace("\n", " ")
