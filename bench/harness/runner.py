@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
