@@ -137,3 +137,44 @@ def _print_result(console: Console, study, progress, rec: Recommendation) -> Non
     console.print(f"predicted validation loss at the target: {predicted}{std}")
     for w in rec.warnings:
         console.print(f"[yellow]warning:[/] {w}")
+
+
+def database_bridge(trials: int, reports: int, work: float, slots: int, folder: Path) -> Any:
+    """The Ray overhead benchmark's study (``workers.overhead``) with every decision persisted through the
+    service's ``StudyRuntime`` into SQLite, as under ``scaleladder serve``."""
+    from api.schemas import StudySpec
+    from schedulers import Problem, make_scheduler
+    from service.db import make_engine, make_session_factory, transaction
+    from service.executors import ExternalExecutor
+    from service.lifecycle import StudyAction, apply_action
+    from service.migrate import upgrade
+    from service.ray_runner import DatabaseBridge
+    from service.repositories import StudyRepository
+    from service.scheduling import SchedulerCache, StudyRuntime
+    from service.settings import Settings
+    from workers.overhead import overhead_problem, sleeper_config
+
+    settings = Settings(database_url=f"sqlite:///{folder / 'bench.db'}")
+    engine = make_engine(settings)
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    spec = StudySpec.model_validate({"name": "overhead", **overhead_problem(reports),
+                                     "budget": {"max_trials": trials}, "scheduler": {"name": "random"}})
+    with transaction(factory) as session:
+        row = StudyRepository(session).add("bench", spec)
+        apply_action(StudyRuntime(session, row, SchedulerCache(0)), StudyAction.START, ExternalExecutor(settings))
+        study_id = row.id
+    sched = make_scheduler("random", Problem.from_dict(spec.problem_dict()))
+    return DatabaseBridge(sched, session_factory=factory, study_id=study_id, tenant="bench",
+                          base_config=sleeper_config(work, folder), max_concurrent=slots)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] != ["overhead"]:
+        raise SystemExit("usage: python -m service.cli_ray overhead [--trials T] [--reports R] [--work W] [--slots S]")
+    from workers.overhead import run_benchmark
+
+    raise SystemExit(run_benchmark(database_bridge, sys.argv[2:]))
+
