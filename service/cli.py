@@ -60,13 +60,20 @@ def serve(database_url: DatabaseUrl = None,
           migrate: Annotated[Optional[bool], typer.Option(
               "--migrate/--no-migrate", help="Upgrade the schema at start (default: only for SQLite).",
               show_default=False)] = None,
-          log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info") -> None:
+          log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+          executor: Annotated[str, typer.Option(
+              "--executor", envvar="SCALELADDER_EXECUTOR",
+              help="How started studies run: 'ray' (a local Ray, or the cluster at RAY_ADDRESS) or "
+                   "'external' (ask/tell workers only).")] = "ray") -> None:
     """Run the REST service under uvicorn."""
     import uvicorn
 
     from service.app import create_app
 
-    settings = _settings(database_url, **({} if migrate is None else {"migrate_on_startup": migrate}))
+    # The served product runs studies on Ray by default; the app factory's own default stays 'external'
+    # so embedding the app (tests, ask/tell-only deployments) never starts Ray by accident.
+    settings = _settings(database_url, executor=executor,
+                         **({} if migrate is None else {"migrate_on_startup": migrate}))
     console.print(f"serving on http://{host}:{port} (database {_redact(settings.database_url)}, "
                   f"executor {settings.executor}, auth {'on' if settings.auth_enabled else 'OFF'})")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
