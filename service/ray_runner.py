@@ -317,7 +317,12 @@ class StudyRunner:
         self.state: str | None = None
 
     def run(self) -> str:
-        self.state = run_study(self.settings, self.study_id, **self.options).value
+        self.state = None
+        try:
+            self.state = run_study(self.settings, self.study_id, **self.options).value
+        except BaseException:
+            self.state = StudyState.FAILED.value
+            raise
         return self.state
 
     def stop(self) -> None:
@@ -372,6 +377,11 @@ class RayExecutor(Executor):
         with self._lock:
             actor = self._actor(study_id)
             if actor is not None:
+                if ray.get(actor.status.remote()) is None:
+                    return actor  # it is running this study right now
+                # A finished runner keeps its name until it dies: run the study again on it (a study
+                # resumed after its runner ended).
+                self._runs[study_id] = actor.run.remote()
                 return actor
             opts: dict[str, Any] = {"name": runner_name(study_id), "namespace": NAMESPACE}
             if self.detached:
@@ -419,6 +429,14 @@ class RayExecutor(Executor):
             actor.stop.remote()
 
     def close(self) -> None:
+        if not self.detached and ray.is_initialized():
+            # Runners of a local control plane die with it; otherwise their names (scaleladder-study-<id>)
+            # would outlive it and a later control plane on the same Ray would find another database's runner.
+            for study_id in list(self._runs):
+                actor = self._actor(study_id)
+                if actor is not None:
+                    ray.kill(actor)
+            self._runs.clear()
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
 
