@@ -16,11 +16,11 @@ from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from api.client import Client
 from api.schemas import Recommendation
 from schedulers.registry import scheduler_names
+from service.demo import print_result
 
 #: the multi-scale flagship if registered, else ASHA climbing the size ladder
 PREFERRED = (("multiscale_bo", {}), ("asha", {"size_rungs": True}), ("hyperband", {}), ("random", {}))
@@ -94,7 +94,7 @@ def run_ray_demo(console: Console | None = None, *, scheduler: str | None = None
                 _watch(console, study, max_cost, timeout)
                 progress = study.progress()
                 rec = study.best()
-                _print_result(console, study.refresh(), progress, rec)
+                print_result(console, study.refresh(), progress, rec)
                 return rec
         finally:
             app.state.executor.close()
@@ -119,62 +119,3 @@ def _watch(console: Console, study, max_cost: float, timeout: float) -> None:
             time.sleep(0.5)
     study.cancel()
     console.print(f"[yellow]the demo hit its {timeout:g} s timeout; the study was cancelled[/]")
-
-
-def _print_result(console: Console, study, progress, rec: Recommendation) -> None:
-    counts = ", ".join(f"{n} {s.value}" for s, n in sorted(progress.trials_by_state.items(), key=lambda x: x[0].value))
-    console.print(f"study {study.id} [green]{study.state.value}[/]: {progress.n_trials} trials ({counts}), "
-                  f"{progress.n_measurements} measurements, cost {progress.cost_spent:.2f} target runs")
-    console.print(f"[bold]Recommendation at the target[/] ({rec.size}, {rec.steps} steps):")
-    table = Table()
-    table.add_column("parameter")
-    table.add_column("value", justify="right")
-    for k, v in rec.params.items():
-        table.add_row(k, f"{v:.5g}" if isinstance(v, float) else str(v))
-    console.print(table)
-    predicted = "n/a" if rec.predicted is None else f"{rec.predicted:.4f}"
-    std = "" if rec.std is None else f" ± {rec.std:.4f}"
-    console.print(f"predicted validation loss at the target: {predicted}{std}")
-    for w in rec.warnings:
-        console.print(f"[yellow]warning:[/] {w}")
-
-
-def database_bridge(trials: int, reports: int, work: float, slots: int, folder: Path) -> Any:
-    """The Ray overhead benchmark's study (``workers.overhead``) with every decision persisted through the
-    service's ``StudyRuntime`` into SQLite, as under ``scaleladder serve``."""
-    from api.schemas import StudySpec
-    from schedulers import Problem, make_scheduler
-    from service.db import make_engine, make_session_factory, transaction
-    from service.executors import ExternalExecutor
-    from service.lifecycle import StudyAction, apply_action
-    from service.migrate import upgrade
-    from service.ray_runner import DatabaseBridge
-    from service.repositories import StudyRepository
-    from service.scheduling import SchedulerCache, StudyRuntime
-    from service.settings import Settings
-    from workers.overhead import overhead_problem, sleeper_config
-
-    settings = Settings(database_url=f"sqlite:///{folder / 'bench.db'}")
-    engine = make_engine(settings)
-    upgrade(engine)
-    factory = make_session_factory(engine)
-    spec = StudySpec.model_validate({"name": "overhead", **overhead_problem(reports),
-                                     "budget": {"max_trials": trials}, "scheduler": {"name": "random"}})
-    with transaction(factory) as session:
-        row = StudyRepository(session).add("bench", spec)
-        apply_action(StudyRuntime(session, row, SchedulerCache(0)), StudyAction.START, ExternalExecutor(settings))
-        study_id = row.id
-    sched = make_scheduler("random", Problem.from_dict(spec.problem_dict()))
-    return DatabaseBridge(sched, session_factory=factory, study_id=study_id, tenant="bench",
-                          base_config=sleeper_config(work, folder), max_concurrent=slots)
-
-
-if __name__ == "__main__":
-    import sys
-
-    if sys.argv[1:2] != ["overhead"]:
-        raise SystemExit("usage: python -m service.cli_ray overhead [--trials T] [--reports R] [--work W] [--slots S]")
-    from workers.overhead import run_benchmark
-
-    raise SystemExit(run_benchmark(database_bridge, sys.argv[2:]))
-

@@ -140,11 +140,15 @@ def run_demo(console: Console | None = None, *, scheduler: str | None = None, ma
                 bar.update(task, completed=1.0)
             progress = study.progress()
             rec = study.best()
-            _print_result(console, study.refresh(), progress, rec)
+            print_result(console, study.refresh(), progress, rec,
+                         true_value=synthetic_loss(rec.params, SIZES[rec.size], rec.steps))
     return rec
 
 
-def _print_result(console: Console, study: StudyHandle, progress, rec: Recommendation) -> None:
+def print_result(console: Console, study: StudyHandle, progress, rec: Recommendation, *,
+                 true_value: float | None = None) -> None:
+    """Print a finished demo study: its trial counts and cost, and the recommendation at the target
+    (with the true objective of the recommended parameters when the demo's objective is known)."""
     counts = ", ".join(f"{n} {s.value}" for s, n in sorted(progress.trials_by_state.items(), key=lambda x: x[0].value))
     console.print(f"study {study.id} [green]{study.state.value}[/]: {progress.n_trials} trials ({counts}), "
                   f"{progress.n_measurements} measurements, cost {progress.cost_spent:.2f} target runs")
@@ -157,7 +161,7 @@ def _print_result(console: Console, study: StudyHandle, progress, rec: Recommend
     console.print(table)
     predicted = "n/a" if rec.predicted is None else f"{rec.predicted:.4f}"
     std = "" if rec.std is None else f" ± {rec.std:.4f}"
-    truth = synthetic_loss(rec.params, SIZES[rec.size], rec.steps)
-    console.print(f"predicted loss {predicted}{std}; true loss of these parameters {truth:.4f}")
+    truth = "" if true_value is None else f"; true loss of these parameters {true_value:.4f}"
+    console.print(f"predicted loss at the target {predicted}{std}{truth}")
     for w in rec.warnings:
         console.print(f"[yellow]warning:[/] {w}")
