@@ -197,9 +197,12 @@ class Scheduler(abc.ABC):
                                     self.problem.target.steps, i + 1) for i in range(k)]
 
     # ---------------------------------------------------------------- tell
-    def report(self, trial_id: int, step: int, value: float) -> Decision:
+    def report(self, trial_id: int, step: int, value: float, elapsed: float | None = None) -> Decision:
         """Record ``value`` at ``step`` and answer CONTINUE, PAUSE or STOP. Reports must have increasing
-        steps within a trial; a repeated (trial, step) returns the current decision without re-recording."""
+        steps within a trial; a repeated (trial, step) returns the current decision without re-recording.
+
+        ``elapsed``, when known, is the wall-clock seconds the trial has trained since it started (all
+        segments); the cost model observes it (a ``LearnedCost`` learns c(s, m) from these)."""
         t = self.trial(trial_id)
         step = int(step)
         if t.state.is_final:
@@ -208,8 +211,11 @@ class Scheduler(abc.ABC):
         if t.curve and step <= t.last_step:
             # a retried report (at-least-once delivery): idempotent
             return Decision.CONTINUE if t.state.is_live else Decision.PAUSE
-        self._record({"kind": EventKind.REPORT.value, "trial_id": t.trial_id, "step": step, "value": float(value)})
-        return self._apply_report(t, step, float(value))
+        event = {"kind": EventKind.REPORT.value, "trial_id": t.trial_id, "step": step, "value": float(value)}
+        if elapsed is not None:
+            event["elapsed"] = float(elapsed)
+        self._record(event)
+        return self._apply_report(t, step, float(value), event.get("elapsed"))
 
     def complete(self, trial_id: int) -> None:
         """The executor finished the trial's segment. A trial the scheduler paused stays PAUSED; a trial
@@ -277,7 +283,9 @@ class Scheduler(abc.ABC):
             elif kind is EventKind.RESUME:
                 self._apply_resume(int(ev["trial_id"]), int(ev["steps"]))
             elif kind is EventKind.REPORT:
-                self.report(int(ev["trial_id"]), int(ev["step"]), float(ev["value"]))
+                elapsed = ev.get("elapsed")
+                self.report(int(ev["trial_id"]), int(ev["step"]), float(ev["value"]),
+                            None if elapsed is None else float(elapsed))
             elif kind is EventKind.COMPLETE:
                 self.complete(int(ev["trial_id"]))
             elif kind is EventKind.FAIL:
@@ -337,7 +345,7 @@ class Scheduler(abc.ABC):
         self._on_resume(t)
         return Suggestion(trial_id, dict(t.params), t.size, t.steps, t.last_step, t.replicate)
 
-    def _apply_report(self, t: Trial, step: int, value: float) -> Decision:
+    def _apply_report(self, t: Trial, step: int, value: float, elapsed: float | None = None) -> Decision:
         size = self._size(t.size)
         prev = t.last_step
         cm = self.problem.cost_model
@@ -345,6 +353,8 @@ class Scheduler(abc.ABC):
         if prev > 0 and prev == t.segment_start:
             inc += cm.overhead  # a resumed segment pays its start-up again
         self.cost_spent += max(inc, 0.0)
+        if elapsed is not None and math.isfinite(elapsed) and elapsed > 0:
+            cm.observe(step, size, elapsed)
         t.curve.append((step, value))
         if not math.isfinite(value):
             self._apply_fail(t, f"diverged: non-finite value {value} at step {step}")

@@ -124,44 +124,67 @@ class FormulaCost(CostModel):
 
 
 class LearnedCost(CostModel):
-    """Learned online from measured costs: least squares in log space,
-    ``log c = a + b log(steps) + g log(params)``, starting from a prior model until enough data arrives.
+    """Learned online from measured costs (e.g. wall-clock seconds): least squares in log space,
+    ``log c = a + b log(steps) + g log(params)``, using the prior model until ``min_points`` arrive.
+
+    Within a :class:`~schedulers.problem.Problem` the model is *anchored* at the target fidelity: its
+    predictions are rescaled so that ``cost(target)`` stays the prior's. The relative costs of fidelities,
+    which drive fidelity choice and cost-weighted acquisition, come from the measurements, while budgets in
+    units of one target run keep their meaning as the fit moves. Without an anchor it predicts in the
+    measured units.
 
     ``prediction_error`` is the leave-one-out RMS error of log cost (a factor of ``exp(err)``), or ``None``
-    while the prior is in use.
+    while the prior is in use. Observing is O(1): the fit keeps the normal equations' running sums.
     """
 
     def __init__(self, prior: CostModel | None = None, min_points: int = 4) -> None:
         self.prior = prior or AnalyticCost()
         self.min_points = min_points
-        self._rows: list[tuple[float, float, float]] = []
-        self._coef: np.ndarray | None = None
-        self.prediction_error: float | None = None
         self.overhead = self.prior.overhead
+        self.anchor: tuple[float, ModelSize] | None = None
+        self._rows: list[tuple[float, float, float]] = []
+        self._gram = np.zeros((3, 3))
+        self._moment = np.zeros(3)
+        self._coef: np.ndarray | None = None
+        self._error: float | None = None
+        self._error_at = 0
 
     def observe(self, steps: float, size: ModelSize, cost: float) -> None:
         if steps <= 0 or not math.isfinite(cost) or cost <= 0:
             return
-        self._rows.append((math.log(steps), math.log(size.params), math.log(cost)))
+        row = (math.log(steps), math.log(size.params), math.log(cost))
+        self._rows.append(row)
+        x = np.array([1.0, row[0], row[1]])
+        self._gram += np.outer(x, x)
+        self._moment += x * row[2]
         if len(self._rows) >= self.min_points:
-            self._fit()
+            self._coef = np.linalg.pinv(self._gram) @ self._moment
 
-    def _fit(self) -> None:
-        data = np.asarray(self._rows)
-        a = np.column_stack([np.ones(len(data)), data[:, 0], data[:, 1]])
-        y = data[:, 2]
-        coef, *_ = np.linalg.lstsq(a, y, rcond=None)
-        self._coef = coef
-        # leave-one-out residuals via the hat matrix: e_i / (1 - h_ii)
-        h = a @ np.linalg.pinv(a.T @ a) @ a.T
-        loo = (y - a @ coef) / np.clip(1.0 - np.diag(h), 1e-6, None)
-        self.prediction_error = float(np.sqrt(np.mean(loo ** 2)))
+    @property
+    def prediction_error(self) -> float | None:
+        if self._coef is None:
+            return None
+        if self._error_at != len(self._rows):  # computed on demand: O(n)
+            data = np.asarray(self._rows)
+            a = np.column_stack([np.ones(len(data)), data[:, 0], data[:, 1]])
+            inv = np.linalg.pinv(self._gram)
+            leverage = np.einsum("ij,jk,ik->i", a, inv, a)
+            loo = (data[:, 2] - a @ self._coef) / np.clip(1.0 - leverage, 1e-6, None)
+            self._error, self._error_at = float(np.sqrt(np.mean(loo ** 2))), len(self._rows)
+        return self._error
+
+    def _fitted(self, steps: float, size: ModelSize) -> float:
+        c = self._coef
+        return math.exp(c[0] + c[1] * math.log(max(steps, 1e-9)) + c[2] * math.log(size.params))
 
     def cost(self, steps: float, size: ModelSize) -> float:
         if self._coef is None:
             return self.prior.cost(steps, size)
-        return float(math.exp(self._coef[0] + self._coef[1] * math.log(max(steps, 1e-9))
-                              + self._coef[2] * math.log(size.params)))
+        value = self._fitted(steps, size)
+        if self.anchor is not None:
+            a_steps, a_size = self.anchor
+            value *= self.prior.cost(a_steps, a_size) / self._fitted(a_steps, a_size)
+        return float(value)
 
 
 def make_cost_model(raw: Mapping[str, Any]) -> CostModel:

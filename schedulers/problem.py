@@ -104,6 +104,9 @@ class Problem:
             raise InvalidProblemError(
                 f"target steps {self.target.steps} outside the ladder's [{self.ladder.min_steps}, "
                 f"{self.ladder.max_steps}]", field="target.steps")
+        if getattr(self.cost_model, "anchor", False) is None:
+            # a learned cost model keeps the target's cost fixed, so budgets in target runs stay meaningful
+            self.cost_model.anchor = (self.target.steps, self.ladder.size(self.target.size))
 
     @property
     def target_cost(self) -> float:

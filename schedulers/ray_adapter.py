@@ -175,7 +175,8 @@ class SchedulerBridge:
 
     def report(self, sched_trial_id: int, step: int, value: float, result: Mapping[str, Any]) -> Decision:
         """Tell the scheduler one measurement (``result`` is Tune's full result, for richer sinks)."""
-        decision = self.scheduler.report(sched_trial_id, step, value)
+        elapsed = result.get("time_total_s")  # Tune's training seconds of the trial, across restores
+        decision = self.scheduler.report(sched_trial_id, step, value, float(elapsed) if elapsed else None)
         self.flush()
         return decision
 

@@ -371,7 +371,7 @@ class StudyRuntime:
                 before = sched.cost_spent
                 t = sched.trials[number]
                 duplicate = bool(t.curve) and step <= t.curve[-1][0]
-                decision = _DECISION[sched.report(number, step, value)]
+                decision = _DECISION[sched.report(number, step, value, m.elapsed_seconds)]
                 study_cost = sched.cost_spent / target_cost
                 cost = (sched.cost_spent - before) / target_cost
                 touched[trial_id] = row

@@ -104,3 +104,43 @@ def test_wire_shapes_build_each_model():
     with pytest.raises(InvalidProblemError) as e:
         make_cost_model({"kind": "analytic", "flops_per_token": 6})
     assert e.value.field == "cost"
+
+
+def test_learned_cost_in_a_problem_learns_relative_costs_from_reported_durations_and_replays():
+    """A study with ``cost: learned`` learns c(s, m) from the ``elapsed`` its reports carry, keeps the
+    target's cost (budgets stay in target runs), and a replayed scheduler learns the same model."""
+    from schedulers import Problem, Scheduler
+
+    class AlternatingSizes(Scheduler):  # the smallest scheduler that runs both sizes
+        name = "alternating"
+
+        def _propose(self, n):
+            return [({"x": 0.5}, ("s", "l")[len(self.trials) % 2], 100)]
+
+    raw = {"space": [{"name": "x", "type": "float", "low": 0.0, "high": 1.0}],
+           "fidelity": {"steps": {"min": 10, "max": 100, "report_every": 10},
+                        "sizes": [{"name": "s", "params": 1e6}, {"name": "l", "params": 1e7}]},
+           "target": {"steps": 100, "size": "l"},
+           "cost": {"kind": "learned", "min_points": 4}}
+    problem = Problem.from_dict(raw)
+    target_cost = problem.target_cost
+    sched = AlternatingSizes(problem, seed=0)
+
+    def seconds(steps, size):  # the cluster's truth: time grows as params^0.5, not params^1 as the prior says
+        return 0.01 * steps * (size.params / 1e6) ** 0.5
+
+    for _ in range(2):
+        (s,) = sched.suggest(1)
+        size = problem.ladder.size(s.size)
+        for step in range(10, 101, 10):
+            sched.report(s.trial_id, step, 1.0 / step, elapsed=seconds(step, size))
+        sched.complete(s.trial_id)
+    cm, small, large = problem.cost_model, problem.ladder.size("s"), problem.ladder.size("l")
+    assert cm.prediction_error == pytest.approx(0.0, abs=1e-6)
+    assert problem.target_cost == pytest.approx(target_cost)          # anchored at the target
+    assert cm.cost(100, small) / cm.cost(100, large) == pytest.approx(10 ** -0.5, rel=1e-6)  # not the prior's 0.1
+    assert cm.cost(50, large) / cm.cost(100, large) == pytest.approx(0.5, rel=1e-6)
+
+    replayed = AlternatingSizes(Problem.from_dict(raw), seed=0).replay(sched.events)
+    assert replayed.snapshot() == sched.snapshot()
+    assert replayed.problem.cost_model.cost(100, small) == pytest.approx(cm.cost(100, small), rel=1e-12)

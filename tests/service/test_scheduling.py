@@ -17,8 +17,10 @@ from service.server import ServerThread
 from service.settings import Settings
 
 
-def _drive(url: str, token: str, spec: dict) -> tuple[list[tuple], dict]:
-    """A deterministic worker: returns every handed-out segment and the final recommendation."""
+def _drive(url: str, token: str, spec: dict) -> tuple[list[tuple], dict, float]:
+    """A deterministic worker: returns every handed-out segment, the final recommendation and the cost
+    spent. It reports training seconds too (elapsed grows as steps * sqrt(size rank)), which a study
+    with a learned cost model learns from."""
     segments = []
     with Client(url, token, client_id="det") as client:
         study = client.create_study(spec)
@@ -26,19 +28,24 @@ def _drive(url: str, token: str, spec: dict) -> tuple[list[tuple], dict]:
             segments.append((trial.number, trial.size, trial.start_step, trial.steps, sorted(trial.params.items())))
             for step in trial.report_steps():
                 value = (trial.params["lr"] - 0.01) ** 2 + 1.0 / step
-                if trial.report(step, value) is not Decision.CONTINUE:
+                elapsed = 0.01 * step * (1 + 3 * (trial.size == "m")) ** 0.5
+                if trial.report(step, value, elapsed_seconds=elapsed) is not Decision.CONTINUE:
                     break
             if not trial.last_result.trial_state.is_final:
                 trial.complete()
         rec = study.best().model_dump(exclude={"study_id"})
         rec.pop("trial_id")
-    return segments, rec
+        cost = study.progress().cost_spent
+    return segments, rec, cost
 
 
-@pytest.mark.parametrize("scheduler", ["hyperband", "random"])
-def test_cached_and_replayed_schedulers_agree(tmp_path, study_spec, scheduler):
+@pytest.mark.parametrize("scheduler, cost", [("hyperband", None), ("random", None),
+                                             ("hyperband", {"kind": "learned", "min_points": 4})])
+def test_cached_and_replayed_schedulers_agree(tmp_path, study_spec, scheduler, cost):
     study_spec["scheduler"] = {"name": scheduler, "seed": 3}
     study_spec["budget"] = {"max_trials": 10}
+    if cost is not None:  # the learned cost model is rebuilt from the elapsed times in the event log
+        study_spec["cost"] = cost
     study_spec["target"] = {"steps": 40, "size": "m"}
     runs = []
     for cache_size in (64, 0):
@@ -48,9 +55,9 @@ def test_cached_and_replayed_schedulers_agree(tmp_path, study_spec, scheduler):
             token = TokenRepository(session).create("t")
         with ServerThread(app) as server:
             runs.append(_drive(server.url, token, study_spec))
-    (seg_cached, rec_cached), (seg_replayed, rec_replayed) = runs
+    (seg_cached, rec_cached, cost_cached), (seg_replayed, rec_replayed, cost_replayed) = runs
     assert seg_cached == seg_replayed and len(seg_cached) >= 10
-    assert rec_cached == rec_replayed
+    assert rec_cached == rec_replayed and cost_cached == pytest.approx(cost_replayed, rel=1e-12)
     if scheduler == "hyperband":  # promotions resumed paused trials from their checkpoint step
         assert any(start > 0 for _, _, start, _, _ in seg_cached)
 
