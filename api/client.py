@@ -46,7 +46,10 @@ def load_study_spec(source: StudySpec | Mapping[str, Any] | str | Path, **overri
         raw = dict(source)
     else:
         with open(source, encoding="utf-8") as fh:
-            raw = yaml.safe_load(fh) or {}
+            try:
+                raw = yaml.safe_load(fh) or {}
+            except yaml.YAMLError as e:  # a malformed file is bad input like any other: a ValueError
+                raise ValueError(f"not valid YAML: {e}") from None
         if not isinstance(raw, dict):
             raise ValueError(f"{source}: a study file must hold a mapping at the top level")
     raw.update({k: v for k, v in overrides.items() if v is not None})

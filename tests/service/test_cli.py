@@ -94,3 +94,16 @@ def test_external_demo_runs_a_study_end_to_end():
     assert result.exit_code == 0, result.output
     assert "completed" in result.output and "Recommendation at the target" in result.output
     assert "predicted loss" in result.output
+
+
+def test_study_create_with_malformed_yaml_fails_cleanly(tmp_path):
+    from typer.testing import CliRunner
+
+    from service.cli import app
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: [unclosed\n")
+    result = CliRunner().invoke(app, ["study", "create", "-f", str(bad), "--url", "http://127.0.0.1:9",
+                                      "--token", "x"])
+    assert result.exit_code == 1, result.output
+    assert "not valid YAML" in result.output and "line 1" in result.output
