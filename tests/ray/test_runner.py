@@ -79,3 +79,26 @@ def test_scaleladder_demo_runs_the_mup_transformer_on_ray(ray_cluster):
     assert "muP transformer" in result.output
     assert "study 1 completed: 1 trials" in result.output.replace("\n", " ")
     assert "Recommendation at the target (w128, 300 steps)" in result.output.replace("\n", " ")
+
+
+def test_cancelled_study_stops_its_runner_and_takes_no_more_measurements(ray_cluster, tmp_path):
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'cancel.db'}", migrate_on_startup=True,
+                              executor="ray", executor_options={"storage_path": str(tmp_path / "ray"),
+                                                                "max_concurrent": 2, "recover": False}))
+    with transaction(app.state.session_factory) as session:
+        token = TokenRepository(session).create("alice")
+    with ServerThread(app) as server:
+        study = Client(server.url, token).create_study({**SPEC, "name": "ray-cancel", "budget": {"max_cost": 50}})
+        deadline = time.time() + 120
+        while study.progress().n_measurements == 0 and time.time() < deadline:
+            time.sleep(0.2)
+        assert study.progress().n_measurements > 0, "the study started measuring on Ray"
+        study.cancel()
+        assert study.refresh().state is StudyState.CANCELLED
+        # the runner ends its Tune experiment; the study stays cancelled and its measurements stop growing
+        assert app.state.executor.wait(study.id, timeout=120) == StudyState.CANCELLED.value
+        settled = study.progress().n_measurements
+        time.sleep(2.0)
+        assert study.progress().n_measurements == settled
+        assert study.refresh().state is StudyState.CANCELLED
+    app.state.executor.close()
