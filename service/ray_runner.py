@@ -331,6 +331,10 @@ class StudyRunner:
     def status(self) -> str | None:
         return self.state
 
+    def database(self) -> str:
+        """The database this runner writes to: tells a control plane whether the runner is its own."""
+        return self.settings.database_url
+
 
 class RayExecutor(Executor):
     """Runs started studies on Ray (see the module docstring). ``scaleladder serve`` with
@@ -372,17 +376,34 @@ class RayExecutor(Executor):
         except ValueError:
             return None
 
+    def _release(self, actor: Any, study_id: int, timeout: float = 30.0) -> None:
+        try:
+            ray.kill(actor)
+        except Exception:  # already dead: only its name may linger
+            log.debug("runner of study %s was already gone", study_id)
+        deadline = time.monotonic() + timeout
+        while self._actor(study_id) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     def launch(self, study_id: int) -> Any:
         """Start the study's runner unless one is alive; returns its actor handle."""
         with self._lock:
             actor = self._actor(study_id)
             if actor is not None:
-                if ray.get(actor.status.remote()) is None:
-                    return actor  # it is running this study right now
-                # A finished runner keeps its name until it dies: run the study again on it (a study
-                # resumed after its runner ended).
-                self._runs[study_id] = actor.run.remote()
-                return actor
+                try:
+                    database, state = ray.get([actor.database.remote(), actor.status.remote()], timeout=30)
+                except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+                    database, state = None, None
+                if database == self.settings.database_url:
+                    if state is None:
+                        return actor  # it is running this study right now
+                    # A finished runner keeps its name until it dies: run the study again on it (a study
+                    # resumed after its runner ended).
+                    self._runs[study_id] = actor.run.remote()
+                    return actor
+                # The name is held by a dying runner or by another database's (a control plane that shared
+                # this Ray before us): free the name, then start our own.
+                self._release(actor, study_id)
             opts: dict[str, Any] = {"name": runner_name(study_id), "namespace": NAMESPACE}
             if self.detached:
                 opts["lifetime"] = "detached"
@@ -432,10 +453,18 @@ class RayExecutor(Executor):
         if not self.detached and ray.is_initialized():
             # Runners of a local control plane die with it; otherwise their names (scaleladder-study-<id>)
             # would outlive it and a later control plane on the same Ray would find another database's runner.
-            for study_id in list(self._runs):
+            for study_id, run in list(self._runs.items()):
                 actor = self._actor(study_id)
-                if actor is not None:
-                    ray.kill(actor)
+                if actor is None:
+                    continue
+                # Stop the Tune experiment first and let it return: it removes its trials' placement
+                # groups, which a killed driver would leak (holding the cluster's CPUs).
+                actor.stop.remote()
+                try:
+                    ray.get(run, timeout=60)
+                except Exception:  # it failed or did not stop in time: killed below either way
+                    log.warning("runner of study %s did not stop cleanly", study_id)
+                self._release(actor, study_id)
             self._runs.clear()
         if self._started_ray and ray.is_initialized():
             ray.shutdown()
