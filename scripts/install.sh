@@ -14,8 +14,16 @@ esac
 python -m pip install -e "${here}[${extras}]"
 case "$extras" in
   *bench*)
+    # Syne Tune (syne_mobster / syne_hypertune / syne_dyhpo peers) with --no-deps: its metadata pins
+    # numpy<1.27 (every release that ships MOBSTER, Hyper-Tune and DyHPO does) and pip would downgrade
+    # numpy 2; its code runs on numpy 2 (verified by tests/bench/test_peers.py and test_peers_contract.py).
+    # Its runtime dependencies (autograd, dill, sortedcontainers, pandas) are in the bench extra.
+    python -m pip install --no-deps "syne-tune==0.13.0"
     # SMAC3's random forest (pyrfr) has no wheel and builds only with SWIG already on PATH, so it cannot
     # sit in the bench extra; without it the smac_mf peer reports the ImportError instead of running.
-    python -m pip install "swig>=4,<5" && python -m pip install "pyrfr>=0.9,<0.10" \
+    # --no-build-isolation: pip's isolated build environment hides this venv's site-packages from the
+    # `swig` console script, which then fails with "No module named 'swig'" (a cached wheel masks it).
+    python -m pip install "swig>=4,<5" "setuptools" "wheel" \
+      && python -m pip install --no-build-isolation "pyrfr>=0.9,<0.10" \
       || echo "warning: pyrfr did not build; the smac_mf peer will be reported as unavailable" >&2 ;;
 esac

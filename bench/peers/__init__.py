@@ -24,22 +24,13 @@ PEERS: dict[str, str] = {
     "smac_mf": "bench.peers.smac_peer:SmacMultiFidelity",
     "botorch_mfkg": "bench.peers.botorch_mfkg:BotorchMfkg",
     "mfms_gp": "bench.peers.mfms_gp:MfmsGp",
+    "syne_mobster": "bench.peers.syne_tune_peer:SyneMobster",
+    "syne_hypertune": "bench.peers.syne_tune_peer:SyneHyperTune",
+    "syne_dyhpo": "bench.peers.syne_tune_peer:SyneDyHpo",
 }
-
-_SYNE_TUNE_CONFLICT = (
-    "pip install --dry-run 'syne-tune[basic]==0.13.0' 'numpy==2.4.6' -> ERROR: Cannot install numpy==2.4.6 "
-    "and syne-tune because these package versions have conflicting dependencies. The conflict is caused by: "
-    "The user requested numpy==2.4.6; syne-tune 0.13.0 depends on numpy<1.27.0 and >=1.16.0 "
-    "(without the pin pip would downgrade numpy 2.4.6 -> 1.26.4, which torch 2.13 / ray 2.60 here must not "
-    "get). The syne-tune releases checked that ship {what} (0.10.0, 0.13.0, 0.14.0, 0.14.2, 0.15.0) all "
-    "pin numpy<1.27; 0.16.0 allows numpy 2 but no longer ships {what}.")
 
 #: peer name -> the exact install / import error that keeps it out of this environment
-PEER_ERRORS: dict[str, str] = {
-    "syne_mobster": _SYNE_TUNE_CONFLICT.format(what="MOBSTER (syne_tune.optimizer.baselines.MOBSTER)"),
-    "syne_hypertune": _SYNE_TUNE_CONFLICT.format(what="Hyper-Tune (syne_tune.optimizer.baselines.HyperTune)"),
-    "syne_dyhpo": _SYNE_TUNE_CONFLICT.format(what="DyHPO (syne_tune.optimizer.baselines.DyHPO)"),
-}
+PEER_ERRORS: dict[str, str] = {}
 
 
 class PeerUnavailableError(ImportError):

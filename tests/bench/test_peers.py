@@ -101,7 +101,7 @@ def _peer_or_skip(name: str) -> type[Scheduler]:
 
 
 #: peers whose contract run takes more than ~10 s on two busy cores (a GP fit or a KDE per suggestion)
-SLOW = {"botorch_mfkg", "mfms_gp", "bohb"}
+SLOW = {"botorch_mfkg", "mfms_gp", "bohb", "syne_mobster", "syne_hypertune", "syne_dyhpo"}
 ALL = [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in sorted(set(PEERS) | set(PEER_ERRORS))]
 
 
@@ -156,6 +156,19 @@ def test_hyperband_pauses_and_resumes() -> None:
     log = drive(sched, 24)  # the 9-trial bracket halves once all 9 reached its first milestone
     assert any(e[0] == "tell" and e[3] == "pause" for e in log)
     assert any(e[0] == "ask" and e[4] > 0 for e in log), "no paused trial was resumed"
+
+
+@pytest.mark.slow
+def test_syne_dyhpo_pauses_and_resumes() -> None:
+    """Syne Tune's DyHPO pauses every trial at its next rung; its own suggest() picks paused trials to
+    promote, and those come back through resume() from their checkpoint, one rung further."""
+    _peer_or_skip("syne_dyhpo")
+    sched = make_peer("syne_dyhpo", tiny_problem(), seed=0)
+    log = drive(sched, 10)
+    assert any(e[0] == "tell" and e[3] == "pause" for e in log)
+    resumed = [e for e in log if e[0] == "ask" and e[4] > 0]
+    assert resumed, "no paused trial was resumed"
+    assert all(e[3] > e[4] for e in resumed)
 
 
 def test_unknown_peer_and_unavailable_peer_errors() -> None:

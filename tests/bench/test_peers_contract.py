@@ -30,7 +30,7 @@ SMALL_RUN_OPTIONS: dict[str, dict[str, Any]] = {
     "mfms_gp": {"n_init": 4, "raw_samples": 32, "fit_maxiter": 30},
 }
 #: peers fitting a model per suggestion: every check takes seconds, so they carry the slow marker
-SLOW = {"botorch_mfkg", "mfms_gp", "bohb"}
+SLOW = {"botorch_mfkg", "mfms_gp", "bohb", "syne_mobster", "syne_hypertune", "syne_dyhpo"}
 #: (check, peer) pairs the peer's package does not allow, with the reason
 NOT_APPLICABLE = {
     ("test_recommendation_is_a_valid_config_at_the_target", "botorch_mfkg"):
