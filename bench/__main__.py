@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="tabulate and plot the merged results of runs on one problem")
     rep.add_argument("runs", nargs="+", help="run folders (or results.jsonl files)")
     rep.add_argument("--out", required=True, help="output folder for summary.md and the plot")
+    rep.add_argument("--reference", default=FLAGSHIP,
+                     help=f"strategy the speed-up table divides by (default {FLAGSHIP})")
     sub.add_parser("list", help="list problems and strategies")
     return parser
 
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             except (OSError, ValueError) as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
-            md, _ = write_report(result, args.out, "python -m bench " + " ".join(shlex.quote(a) for a in argv))
+            md, _ = write_report(result, args.out, "python -m bench " + " ".join(shlex.quote(a) for a in argv),
+                                 reference=args.reference)
             print(md.read_text())
             return 0
         return _run(args, argv)

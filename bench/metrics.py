@@ -21,6 +21,8 @@ import numpy as np
 
 THRESHOLDS = (1.0, 0.25)
 BUDGET_MARKS = (1.0, 3.0, 10.0)
+#: regret levels (%) of the speed-up table: looser ones too, so strategies that never reach 1% compare
+SPEEDUP_LEVELS = (10.0, 5.0, 2.0, 1.0, 0.25)
 
 
 @dataclass(frozen=True)
@@ -128,3 +130,28 @@ def regret_band(records: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarr
     curves = [sorted(col) for col in zip(*(r["regret"][:n] for r in ok))]
     band = [np.asarray([quantile(col, q) for col in curves]) for q in (0.5, 0.25, 0.75)]
     return cost, band[0], band[1], band[2]
+
+
+def speedups(records: Sequence[dict[str, Any]], reference: str,
+             levels: Sequence[float] = SPEEDUP_LEVELS) -> dict[str, dict[float, tuple[float, float]]]:
+    """Per strategy and regret level: (median cost to reach it over the completed runs, that cost divided by
+    ``reference``'s median cost to reach it). The ratio is how many times more compute the strategy needs
+    than the reference for the same quality (> 1: the reference is faster); ``inf`` cost: the median run
+    never got there; ratio ``nan`` when the reference's median never got there."""
+    costs: dict[str, dict[float, float]] = {}
+    by_strategy: dict[str, list[dict[str, Any]]] = {}
+    for r in records:
+        if not r.get("error") and r.get("regret"):
+            by_strategy.setdefault(r["strategy"], []).append(r)
+    for name, runs in by_strategy.items():
+        costs[name] = {lv: Spread.of(cost_to_reach(r["checkpoints"], r["regret"], lv) for r in runs).median
+                       for lv in levels}
+    ref = costs.get(reference, {})
+    out: dict[str, dict[float, tuple[float, float]]] = {}
+    for name, per_level in costs.items():
+        out[name] = {}
+        for lv, c in per_level.items():
+            rc = ref.get(lv, math.nan)
+            ratio = math.nan if not math.isfinite(rc) or rc <= 0 else (math.inf if math.isinf(c) else c / rc)
+            out[name][lv] = (c, ratio)
+    return out

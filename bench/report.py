@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench.harness.runner import BenchmarkResult
-from bench.metrics import BUDGET_MARKS, THRESHOLDS, Spread, StrategySummary, regret_band, summarise
+from bench.metrics import (BUDGET_MARKS, SPEEDUP_LEVELS, THRESHOLDS, Spread, StrategySummary, regret_band,
+                           speedups, summarise)
 
 REGRET_FLOOR = 1e-2  # percent; the plot's log axis cannot show 0
 FLAGSHIP = "multiscale_bo"  # drawn in black, on top
@@ -81,6 +82,21 @@ def table(summaries: Sequence[StrategySummary], budget: float) -> str:
     return "\n".join(lines)
 
 
+def speedup_table(result: BenchmarkResult, reference: str) -> str | None:
+    """Median cost to reach each regret level, and its ratio to ``reference``'s (``None`` if that
+    strategy did not run)."""
+    table_ = speedups(result.records, reference)
+    if reference not in table_:
+        return None
+    never = f">{result.config.budget:g}"
+    head = ["strategy"] + [f"{lv:g}%: cost (x {reference})" for lv in SPEEDUP_LEVELS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, per_level in table_.items():
+        cells = [f"{_fmt(c, inf=never)} ({_fmt(ratio, inf='inf')})" for c, ratio in per_level.values()]
+        lines.append("| " + " | ".join([name] + cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(result: BenchmarkResult, path: Path) -> Path | None:
     """Median regret vs cost with the IQR band per strategy; ``None`` when no run completed."""
     import matplotlib
@@ -120,7 +136,8 @@ def plot(result: BenchmarkResult, path: Path) -> Path | None:
     return path
 
 
-def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | None = None) -> str:
+def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | None = None,
+                     reference: str = FLAGSHIP) -> str:
     cfg = result.config
     summaries = summarise(result.records)
     out = [f"### {result.problem_name}", "",
@@ -136,6 +153,12 @@ def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | Non
            "", table(summaries, cfg.budget), ""]
     if plot_path:
         out += [f"![regret vs cost on {result.problem_name}]({plot_path})", ""]
+    ratios = speedup_table(result, reference)
+    if ratios:
+        out += [f"Speed-up: median cost (target runs) to reach each regret level, and in brackets that cost "
+                f"divided by `{reference}`'s (> 1: `{reference}` gets there with less compute; "
+                f"`>{cfg.budget:g}`: the median run never got there; `-`: `{reference}`'s median never did).",
+                "", ratios, ""]
     errors = [(s.strategy, e) for s in summaries for e in s.errors]
     if result.unavailable or errors:
         out += ["Strategies that could not run (exact errors):", ""]
@@ -145,12 +168,14 @@ def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | Non
     return "\n".join(out)
 
 
-def write_report(result: BenchmarkResult, out_dir: str | Path, command: str) -> tuple[Path, Path | None]:
-    """Write ``summary.md`` and the plot into ``out_dir``; returns their paths."""
+def write_report(result: BenchmarkResult, out_dir: str | Path, command: str,
+                 reference: str = FLAGSHIP) -> tuple[Path, Path | None]:
+    """Write ``summary.md`` (speed-ups relative to ``reference``) and the plot into ``out_dir``; returns
+    their paths."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     safe = result.problem_name.replace(":", "_")
     png = plot(result, out / f"regret_{safe}.png")
     md = out / "summary.md"
-    md.write_text(summary_markdown(result, command, png.name if png else None))
+    md.write_text(summary_markdown(result, command, png.name if png else None, reference))
     return md, png

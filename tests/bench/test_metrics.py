@@ -40,3 +40,17 @@ def test_summarise_groups_by_strategy_and_keeps_errors():
     assert a.regret_at[1.0].median == pytest.approx(1.45) and set(a.regret_at) == {1.0, 3.0}
     assert (b.runs, b.failed_runs, b.errors) == (2, 1, ["RuntimeError: boom"])
     assert b.cost_to[1.0].median == 0.1
+
+
+def test_speedups_divide_median_costs_by_the_reference():
+    from bench.metrics import speedups
+
+    records = [_record("ref", 0, [10, 2, 0.9, 0.3, 0.2]), _record("ref", 1, [10, 2, 0.9, 0.3, 0.2]),
+               _record("slow", 0, [20, 20, 5, 0.9, 0.9]), _record("slow", 1, [20, 20, 5, 0.9, 0.9])]
+    table = speedups(records, "ref", levels=(5.0, 1.0, 0.25))
+    assert table["ref"][1.0] == (1.0, 1.0)
+    assert table["slow"][5.0] == (1.0, 2.0)       # ref reaches 5% at 0.5, slow at 1.0
+    assert table["slow"][1.0] == (2.0, 2.0)
+    c, ratio = table["slow"][0.25]                 # never reached by slow: infinitely slower
+    assert math.isinf(c) and math.isinf(ratio)
+    assert math.isnan(speedups(records, "ref", levels=(0.1,))["slow"][0.1][1])  # reference never got there
