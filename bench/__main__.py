@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -23,6 +24,10 @@ from bench.problems import ProblemError, problem_names
 from bench.report import write_report
 
 FLAGSHIP = "multiscale_bo"
+
+
+class OptionsError(ValueError):
+    """A malformed ``--options`` value (a usage error)."""
 QUICK = {"seeds": 2, "budget": 0.3, "workers": 2, "checkpoints": 12, "max_trials": 6}
 
 
@@ -49,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoints", type=int, default=None, help="cost checkpoints per run (default 50)")
     run.add_argument("--max-trials", type=int, default=None,
                      help="stop suggesting after this many trials (default: no limit; 6 with --quick)")
+    run.add_argument("--options", default=None,
+                     help='JSON object of constructor options per strategy, e.g. '
+                          '\'{"multiscale_bo": {"cost_power": 0.5}}\' (recorded with each run)')
     run.add_argument("--quick", action="store_true", help="CI mode: few seeds, tiny budget, 2 strategies")
     rep = sub.add_parser("report", help="tabulate and plot the merged results of runs on one problem")
     rep.add_argument("runs", nargs="+", help="run folders (or results.jsonl files)")
@@ -75,6 +83,15 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
     seeds = args.seeds if args.seeds is not None else (QUICK["seeds"] if q else 10)
     strategies = expand(args.strategies) if args.strategies else (_quick_default_strategies() if q
                                                                    else strategy_names())
+    try:
+        options = json.loads(args.options) if args.options else {}
+    except json.JSONDecodeError as e:
+        raise OptionsError(f"--options is not valid JSON: {e}") from None
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise OptionsError('--options must be a JSON object {"strategy": {"option": value}}')
+    unknown = sorted(set(options) - set(strategies))
+    if unknown:
+        raise OptionsError(f"--options names strategies not in this run: {unknown}")
     config = BenchmarkConfig(
         problem=args.problem, strategies=strategies,
         seeds=list(range(args.seed_offset, args.seed_offset + seeds)),
@@ -82,7 +99,8 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         budget=args.budget if args.budget is not None else (QUICK["budget"] if q else 3.0),
         data_dir=args.data, jobs=args.jobs,
         n_checkpoints=args.checkpoints if args.checkpoints is not None else (QUICK["checkpoints"] if q else 50),
-        max_trials=args.max_trials if args.max_trials is not None else (QUICK["max_trials"] if q else None))
+        max_trials=args.max_trials if args.max_trials is not None else (QUICK["max_trials"] if q else None),
+        options=options)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     out = Path(args.out) if args.out else Path("bench/results") / f"{args.problem.replace(':', '_')}-{stamp}"
     result = run_benchmark(config, out, progress=lambda m: print(m, flush=True))
@@ -109,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
             print(md.read_text())
             return 0
         return _run(args, argv)
-    except (ProblemError, UnknownStrategyError) as e:
+    except (ProblemError, UnknownStrategyError, OptionsError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -25,6 +25,15 @@ BUDGET_MARKS = (1.0, 3.0, 10.0)
 SPEEDUP_LEVELS = (10.0, 5.0, 2.0, 1.0, 0.25)
 
 
+def strategy_label(record: dict[str, Any]) -> str:
+    """The name a run is tabulated under: the strategy, plus its constructor options when it had any
+    (so variants of one strategy, e.g. from ``--options``, stay apart in a merged report)."""
+    options = record.get("options") or {}
+    if not options:
+        return str(record["strategy"])
+    return f"{record['strategy']} " + ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+
+
 @dataclass(frozen=True)
 class Spread:
     """Median and interquartile range of a figure over seeds."""
@@ -97,7 +106,7 @@ def summarise(records: Sequence[dict[str, Any]]) -> list[StrategySummary]:
     ``failed_runs`` and their errors are kept; figures come from the runs that completed."""
     by_strategy: dict[str, list[dict[str, Any]]] = {}
     for r in records:
-        by_strategy.setdefault(r["strategy"], []).append(r)
+        by_strategy.setdefault(strategy_label(r), []).append(r)
     out = []
     for name, runs in by_strategy.items():
         ok = [r for r in runs if not r.get("error")]
@@ -142,7 +151,7 @@ def speedups(records: Sequence[dict[str, Any]], reference: str,
     by_strategy: dict[str, list[dict[str, Any]]] = {}
     for r in records:
         if not r.get("error") and r.get("regret"):
-            by_strategy.setdefault(r["strategy"], []).append(r)
+            by_strategy.setdefault(strategy_label(r), []).append(r)
     for name, runs in by_strategy.items():
         costs[name] = {lv: Spread.of(cost_to_reach(r["checkpoints"], r["regret"], lv) for r in runs).median
                        for lv in levels}

@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 from bench.harness.runner import BenchmarkResult
 from bench.metrics import (BUDGET_MARKS, SPEEDUP_LEVELS, THRESHOLDS, Spread, StrategySummary, regret_band,
-                           speedups, summarise)
+                           speedups, strategy_label, summarise)
 
 REGRET_FLOOR = 1e-2  # percent; the plot's log axis cannot show 0
 FLAGSHIP = "multiscale_bo"  # drawn in black, on top
@@ -107,7 +107,7 @@ def plot(result: BenchmarkResult, path: Path) -> Path | None:
     by_strategy: dict[str, list[dict[str, Any]]] = {}
     for r in result.records:
         if not r.get("error") and r.get("regret"):
-            by_strategy.setdefault(r["strategy"], []).append(r)
+            by_strategy.setdefault(strategy_label(r), []).append(r)
     if not by_strategy:
         return None
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=90)

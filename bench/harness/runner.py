@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from bench.harness.cluster import SimulatedCluster, cost_checkpoints
 from bench.harness.strategies import Strategy, load_strategy
+from bench.metrics import strategy_label
 from bench.problems import BenchmarkProblem, make_problem
 
 _PROBLEMS: dict[tuple[str, str | None], BenchmarkProblem] = {}
@@ -38,6 +39,8 @@ class BenchmarkConfig:
     jobs: int = 1
     n_checkpoints: int = 50
     max_trials: int | None = None   # CI quick mode only: stop suggesting after this many trials
+    #: strategy name -> keyword options for its constructor (e.g. {"multiscale_bo": {"cost_power": 0.5}})
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -60,17 +63,21 @@ def problem_for(spec: str, data_dir: str | None) -> BenchmarkProblem:
 
 
 def run_one(problem_spec: str, data_dir: str | None, strategy: str, seed: int, workers: int, budget: float,
-            n_checkpoints: int, max_trials: int | None = None) -> dict[str, Any]:
-    """One (strategy, seed) run -> its raw record (JSON-able)."""
+            n_checkpoints: int, max_trials: int | None = None,
+            options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One (strategy, seed) run -> its raw record (JSON-able). ``options`` go to the strategy's
+    constructor and into the record."""
     bench = problem_for(problem_spec, data_dir)
     loaded = load_strategy(strategy)
+    options = dict(options or {})
     record: dict[str, Any] = {"problem": bench.name, "strategy": strategy, "origin": loaded.origin,
-                              "seed": seed, "workers": workers, "budget": budget, "max_trials": max_trials}
+                              "seed": seed, "workers": workers, "budget": budget, "max_trials": max_trials,
+                              "options": options}
     if loaded.cls is None:
         return {**record, "error": loaded.error}
     t0 = time.perf_counter()
     try:
-        scheduler = loaded.cls(copy.deepcopy(bench.problem), seed=seed)
+        scheduler = loaded.cls(copy.deepcopy(bench.problem), seed=seed, **options)
     except Exception as e:  # noqa: BLE001 - recorded, the benchmark goes on
         return {**record, "error": f"{type(e).__name__}: {e}", "wall_s": time.perf_counter() - t0}
     cluster = SimulatedCluster(bench, scheduler, workers=workers, budget=budget, seed=seed,
@@ -104,7 +111,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
     for name, err in unavailable.items():
         say(f"strategy {name!r} unavailable: {err}")
     jobs = [(config.problem, config.data_dir, s.name, seed, config.workers, config.budget, config.n_checkpoints,
-             config.max_trials) for s in strategies if s.available for seed in config.seeds]
+             config.max_trials, config.options.get(s.name)) for s in strategies if s.available for seed in config.seeds]
     sink = None
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -147,7 +154,9 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
 
 def load_results(paths: list[str | Path]) -> BenchmarkResult:
     """Merge the raw records of one or more runs on the same problem, workers and budget (e.g. cheap
-    strategies with 10 seeds and expensive ones with fewer) into one result, to tabulate and plot together."""
+    strategies with 10 seeds and expensive ones with fewer) into one result, to tabulate and plot together.
+    A (strategy label, seed) pair counts once (:func:`bench.metrics.strategy_label`: a strategy run with
+    other options is another row)."""
     records: list[dict[str, Any]] = []
     for path in paths:
         path = Path(path)
@@ -164,12 +173,12 @@ def load_results(paths: list[str | Path]) -> BenchmarkResult:
         raise ValueError(f"records mix problems / workers / budgets: {sorted(keys)}")
     (problem, workers, budget), = keys
     # a (strategy, seed) pair counts once: the first record of it wins
-    records = list({(r["strategy"], r["seed"]): r for r in reversed(records)}.values())[::-1]
+    records = list({(strategy_label(r), r["seed"]): r for r in reversed(records)}.values())[::-1]
     for r in records:  # JSON has no inf: the regrets were written as Infinity or null
         r["regret"] = [float("inf") if v is None else float(v) for v in r.get("regret") or []]
         if r.get("final_regret") is None and "final_regret" in r:
             r["final_regret"] = float("inf")
-    strategies = list(dict.fromkeys(r["strategy"] for r in records))
+    strategies = list(dict.fromkeys(strategy_label(r) for r in records))
     seeds = sorted({int(r["seed"]) for r in records})
     n_checkpoints = max(len(r.get("checkpoints") or []) for r in records)
     config = BenchmarkConfig(problem, strategies, seeds, workers, budget, n_checkpoints=n_checkpoints)

@@ -68,3 +68,22 @@ def test_report_merges_runs_of_one_problem(tmp_path, capsys):
     assert main(["run", *common, "--budget", "0.2", "--strategies", "random", "--out", str(tmp_path / "c")]) == 0
     assert main(["report", str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "bad")]) == 2
     assert "mix problems" in capsys.readouterr().err
+
+
+def test_options_reach_the_strategy_and_label_its_rows(tmp_path, capsys):
+    """--options goes to the strategy's constructor, is recorded, and keeps the variant a row of its own
+    when merged with a default run."""
+    common = ["--problem", "synthetic_sp", "--quick", "--seeds", "1", "--strategies", "multiscale_bo"]
+    assert main(["run", *common, "--out", str(tmp_path / "a")]) == 0
+    assert main(["run", *common, "--options", '{"multiscale_bo": {"n_init": 2}}', "--out", str(tmp_path / "b")]) == 0
+    rec = json.loads((tmp_path / "b" / "results.jsonl").read_text().splitlines()[0])
+    assert rec["options"] == {"n_init": 2} and not rec.get("error")
+    assert "| multiscale_bo n_init=2 | 1/1 |" in (tmp_path / "b" / "summary.md").read_text()
+    assert main(["report", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "m")]) == 0
+    merged = (tmp_path / "m" / "summary.md").read_text()
+    assert "| multiscale_bo | 1/1 |" in merged and "| multiscale_bo n_init=2 | 1/1 |" in merged
+    # a bad option value is the strategy's own error, recorded; malformed JSON is a usage error
+    assert main(["run", *common, "--options", '{"multiscale_bo": {"n_init": 0}}', "--out", str(tmp_path / "c")]) == 1
+    assert "n_init" in json.loads((tmp_path / "c" / "results.jsonl").read_text().splitlines()[0])["error"]
+    assert main(["run", *common, "--options", "{not json", "--out", str(tmp_path / "d")]) == 2
+    assert main(["run", *common, "--options", '{"random": {}}', "--out", str(tmp_path / "e")]) == 2
