@@ -33,7 +33,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from schedulers.base import EventKind, Recommendation, Scheduler, Trial
+from schedulers.base import EventKind, Recommendation, Scheduler, Trial, TrialState
 from schedulers.errors import InvalidProblemError
 from schedulers.problem import Problem
 
@@ -275,10 +275,13 @@ class MultiFidelityGPPeer(Scheduler, abc.ABC):
         return out
 
     def recommend(self) -> Recommendation:
-        """The evaluated config with the lowest posterior mean at the target fidelity (before the first
-        fit: the base class's best measured value)."""
+        """The evaluated config with the lowest posterior mean at the target fidelity, among those that did
+        not diverge (before the first fit: the base class's best measured value)."""
         fitted = self._fitted()
-        trials = [t for t in self.trials.values() if t.replicate == 0 and t.curve]
+        # configs that diverged (FAILED) are not candidates: the GP has no data on their divergence, and its
+        # mean there can be the lowest of all
+        trials = [t for t in self.trials.values() if t.replicate == 0 and t.state is not TrialState.FAILED
+                  and any(math.isfinite(v) for _, v in t.curve)]
         if fitted is None or not trials:
             return super().recommend()
         import torch

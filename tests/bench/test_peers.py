@@ -121,6 +121,8 @@ def test_peer_contract(name: str) -> None:
     rec = sched.recommend()
     problem.space.validate(rec.params)
     assert rec.size == problem.target.size and rec.steps == problem.target.steps
+    # a config that diverged is never the recommendation
+    assert rec.trial_id is None or sched.trial(rec.trial_id).state is not TrialState.FAILED
 
     # determinism for a seed
     again = make_peer(name, problem, seed=3, **opts)
