@@ -110,15 +110,19 @@ def plot(result: BenchmarkResult, path: Path) -> Path | None:
             by_strategy.setdefault(strategy_label(r), []).append(r)
     if not by_strategy:
         return None
-    fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=90)
-    colors = plt.get_cmap("tab20").colors
-    for i, (name, runs) in enumerate(by_strategy.items()):
+    fig, ax = plt.subplots(figsize=(8.4, 4.4), dpi=90)
+    # tab20 without its greys (the flagship is the only black/grey line), dark shades first
+    tab20 = plt.get_cmap("tab20").colors
+    colors = [tab20[i] for i in range(0, 20, 2) if i != 14] + [tab20[i] for i in range(1, 20, 2) if i != 15]
+    others = [n for n in by_strategy if n != FLAGSHIP]
+    for name, runs in by_strategy.items():
         cost, med, q25, q75 = regret_band(runs)
         floor = lambda a: [max(v, REGRET_FLOOR) if math.isfinite(v) else float("nan") for v in a]  # noqa: E731
         flagship = name == FLAGSHIP
-        color = "black" if flagship else colors[(2 * i) % 20 if i < 10 else (2 * i + 1) % 20]
+        i = -1 if flagship else others.index(name)
+        color = "black" if flagship else colors[i % len(colors)]
         ax.plot(cost, floor(med), label=f"{name} (n={len(runs)})", lw=2.4 if flagship else 1.3, color=color,
-                ls="-" if i < 10 or flagship else "--", zorder=3 if flagship else 2)
+                ls="-" if flagship or i < len(colors) // 2 else "--", zorder=3 if flagship else 2)
         ax.fill_between(cost, floor(q25), floor(q75), color=color, alpha=0.12, lw=0)
     for t in THRESHOLDS:
         ax.axhline(t, color="grey", lw=0.6, ls=":")
@@ -127,7 +131,7 @@ def plot(result: BenchmarkResult, path: Path) -> Path | None:
     ax.set_xlabel("cost spent (target-scale runs)")
     ax.set_ylabel("regret of recommendation at target (%)")
     ax.set_title(f"{result.problem_name}: {result.config.workers} workers, median and IQR over seeds", fontsize=9)
-    ax.legend(fontsize=7, loc="lower left")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.grid(True, which="major", alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
