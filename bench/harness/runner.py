@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench.harness.cluster import SimulatedCluster, cost_checkpoints
-from bench.harness.strategies import Strategy, load_strategy
+from bench.harness.strategies import Strategy, load_strategy, strategy_names
 from bench.metrics import strategy_label
 from bench.problems import BenchmarkProblem, make_problem
 
@@ -174,6 +174,10 @@ def load_results(paths: list[str | Path]) -> BenchmarkResult:
     (problem, workers, budget), = keys
     # a (strategy, seed) pair counts once: the first record of it wins
     records = list({(strategy_label(r), r["seed"]): r for r in reversed(records)}.values())[::-1]
+    # rows in the order a single `run --strategies all` gives (registered schedulers, then peers), whatever
+    # the order of the merged runs; unknown names (plug-ins) after them, in order of appearance
+    rank = {name: i for i, name in enumerate(strategy_names())}
+    records.sort(key=lambda r: rank.get(r["strategy"], len(rank)))
     for r in records:  # JSON has no inf: the regrets were written as Infinity or null
         r["regret"] = [float("inf") if v is None else float(v) for v in r.get("regret") or []]
         if r.get("final_regret") is None and "final_regret" in r:
