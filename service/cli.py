@@ -31,7 +31,7 @@ app.add_typer(token_app, name="token")
 app.add_typer(study_app, name="study")
 app.add_typer(scaling_app, name="scaling")
 
-console = Console()
+console = Console(soft_wrap=True)  # a line with a long database URL stays one line (scripts grep it)
 
 DatabaseUrl = Annotated[Optional[str], typer.Option(
     "--database-url", envvar="SCALELADDER_DATABASE_URL",

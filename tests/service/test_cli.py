@@ -107,3 +107,13 @@ def test_study_create_with_malformed_yaml_fails_cleanly(tmp_path):
                                       "--token", "x"])
     assert result.exit_code == 1, result.output
     assert "not valid YAML" in result.output and "line 1" in result.output
+
+
+def test_long_database_url_is_printed_on_one_line(tmp_path):
+    """Output is grepped by scripts: a long URL must not wrap the line (it did at 80 columns)."""
+    folder = tmp_path / ("d" * 90)
+    folder.mkdir()
+    result = runner.invoke(app, ["db", "upgrade", "--database-url", f"sqlite:///{folder / 'cli.db'}"])
+    assert result.exit_code == 0, result.output
+    line = result.output.strip().splitlines()[-1]
+    assert line.startswith("database ") and line.endswith(f"at revision {head_revision()}")
