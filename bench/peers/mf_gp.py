@@ -165,19 +165,23 @@ class MultiFidelityGPPeer(Scheduler, abc.ABC):
                 seen += 1
         return len(self.events)
 
-    def _fit(self, data: TrainingData, seed: int, warm: dict[str, Any] | None) -> tuple[Any, float, float]:
-        """A model fitted by marginal likelihood to ``data`` (standardised), from ``warm`` hyperparameters
-        if given; -> (model in train mode, y mean, y std)."""
+    def _model_on(self, data: TrainingData) -> tuple[Any, float, float]:
+        """An unfitted model on ``data`` standardised -> (model, y mean, y std)."""
         import torch
+
+        mu, sd = float(data.y.mean()), float(data.y.std()) or 1.0
+        model = self._make_model(torch.tensor(data.X, dtype=torch.float64),
+                                 torch.tensor((data.y - mu) / sd, dtype=torch.float64).unsqueeze(-1))
+        return model, mu, sd
+
+    def _fit(self, data: TrainingData, seed: int, warm: dict[str, Any] | None) -> Any:
+        """A model fitted by marginal likelihood to ``data``, from ``warm`` hyperparameters if given."""
         from botorch.fit import fit_gpytorch_mll
         from gpytorch.mlls import ExactMarginalLogLikelihood
 
-        mu, sd = float(data.y.mean()), float(data.y.std()) or 1.0
-        X = torch.tensor(data.X, dtype=torch.float64)
-        Y = torch.tensor((data.y - mu) / sd, dtype=torch.float64).unsqueeze(-1)
         # under the seed: some modules draw their initial values (gpytorch's LinearMean weights)
         with torch_seed(seed):
-            model = self._make_model(X, Y)
+            model, _, _ = self._model_on(data)
             if warm is not None:
                 model.load_state_dict(warm, strict=False)
             try:
@@ -187,7 +191,7 @@ class MultiFidelityGPPeer(Scheduler, abc.ABC):
                 # the peer goes on with the initial hyperparameters, as a failed fit leaves them
                 warnings.warn(f"{self.name}: GP fit failed on {len(data.y)} points ({type(e).__name__}: {e}); "
                               "using the initial hyperparameters", RuntimeWarning, stacklevel=3)
-        return model, mu, sd
+        return model
 
     def _hyperparameters(self, g: int) -> dict[str, Any] | None:
         """The fitted hyperparameters of generation ``g`` (made, with the earlier ones, on first use)."""
@@ -199,7 +203,7 @@ class MultiFidelityGPPeer(Scheduler, abc.ABC):
                 continue
             seed = int(np.random.SeedSequence([self.seed, 7, k]).generate_state(1)[0])
             warm = next((h for h in reversed(self._generations) if h is not None), None)
-            model, _, _ = self._fit(data, seed, warm)
+            model = self._fit(data, seed, warm)
             self._generations.append({name: v.detach().clone() for name, v in model.state_dict().items()})
         return self._generations[g]
 
@@ -220,11 +224,7 @@ class MultiFidelityGPPeer(Scheduler, abc.ABC):
         hyper = None if generation is None else self._hyperparameters(generation)
         if hyper is None:
             return None
-        import torch
-
-        mu, sd = float(data.y.mean()), float(data.y.std()) or 1.0
-        model = self._make_model(torch.tensor(data.X, dtype=torch.float64),
-                                 torch.tensor((data.y - mu) / sd, dtype=torch.float64).unsqueeze(-1))
+        model, mu, sd = self._model_on(data)
         model.load_state_dict(hyper, strict=False)
         model.eval()
         self._model_cache = (key, model, mu, sd, data)
