@@ -1,8 +1,9 @@
 """Writes a benchmark's outputs: the markdown summary and the regret-vs-cost plot.
 
 ``summary.md`` holds the run's provenance (command, machine, date, commit), the problem, one table of
-strategies (median [IQR] over seeds; see :mod:`bench.metrics`) and the strategies that could not run, with
-their exact errors. ``regret_<problem>.png`` plots median regret vs cost with the IQR band per strategy
+strategies (median [IQR] over seeds; see :mod:`bench.metrics`), the speed-up table, the paired comparison
+of every strategy with the reference over shared seeds (:mod:`bench.paired`) and the strategies that could
+not run, with their exact errors. ``regret_<problem>.png`` plots median regret vs cost with the IQR band per strategy
 (log-log; regret is floored at 0.01% for the log axis; the flagship in black).
 """
 
@@ -19,6 +20,8 @@ from typing import Any, Sequence
 from bench.harness.runner import BenchmarkResult
 from bench.metrics import (BUDGET_MARKS, SPEEDUP_LEVELS, THRESHOLDS, Spread, StrategySummary, regret_band,
                            speedups, strategy_label, summarise)
+from bench.paired import (ALPHA, CENSOR_FACTOR, CONFIDENCE, N_BOOTSTRAP, PairedComparison, Quantity, Verdict,
+                          paired_comparisons)
 
 REGRET_FLOOR = 1e-2  # percent; the plot's log axis cannot show 0
 FLAGSHIP = "multiscale_bo"  # drawn in black, on top
@@ -97,6 +100,41 @@ def speedup_table(result: BenchmarkResult, reference: str) -> str | None:
     return "\n".join(lines)
 
 
+def _paired_cell(c: PairedComparison) -> str:
+    if c.verdict is Verdict.NO_PAIRS:
+        return "-"
+    sign = lambda x: "-" if math.isnan(x) else f"{x:+.3g}"  # noqa: E731
+    figures = f"{sign(c.median_diff)} [{sign(c.ci_low)}, {sign(c.ci_high)}], p {c.p:.2g}"
+    return f"{Verdict.NOISE.value} ({figures})" if c.verdict is Verdict.NOISE else f"**{figures}**"
+
+
+def paired_table(result: BenchmarkResult, reference: str) -> str | None:
+    """Each strategy against ``reference`` over the seeds both completed (:mod:`bench.paired`): median
+    difference, its bootstrap interval and the Wilcoxon p-value per regret level and for the final regret;
+    ``None`` when ``reference`` has no completed run."""
+    table_ = paired_comparisons(result.records, reference)
+    if not table_:
+        return None
+    head = (["strategy", "paired seeds"] + [f"cost to {lv:g}%" for lv in SPEEDUP_LEVELS]
+            + ["final regret %"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, rows in table_.items():
+        lines.append("| " + " | ".join([name, str(rows[0].n)] + [_paired_cell(r) for r in rows]) + " |")
+    return "\n".join(lines)
+
+
+def paired_caption(budget: float, reference: str) -> str:
+    return (f"Paired comparison with `{reference}` over the seeds both completed: median over seeds of "
+            f"(strategy - `{reference}`) [paired bootstrap {CONFIDENCE:.0%} interval of that median, "
+            f"{N_BOOTSTRAP:,} resamples], and the two-sided Wilcoxon signed-rank p-value (ties split); "
+            f"> 0: `{reference}` did better (lower cost, lower regret); bold where p < {ALPHA:g}. "
+            f"'Not reached' counts as {CENSOR_FACTOR:g}x the largest possible finite value (cost: "
+            f"{CENSOR_FACTOR * budget:g} target runs = {CENSOR_FACTOR:g}x the budget; final regret: "
+            f"{CENSOR_FACTOR:g}x max(1, the largest finite final regret of the pair set)), so it ranks above "
+            f"every finite value and the p-value does not depend on the factor; interval bounds beyond "
+            f"+-{budget:g} involve such runs. No correction for multiple comparisons.")
+
+
 def plot(result: BenchmarkResult, path: Path) -> Path | None:
     """Median regret vs cost with the IQR band per strategy; ``None`` when no run completed."""
     import matplotlib
@@ -163,6 +201,9 @@ def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | Non
                 f"divided by `{reference}`'s (> 1: `{reference}` gets there with less compute; "
                 f"`>{cfg.budget:g}`: the median run never got there; `-`: `{reference}`'s median never did).",
                 "", ratios, ""]
+    paired = paired_table(result, reference)
+    if paired:
+        out += [paired_caption(cfg.budget, reference), "", paired, ""]
     errors = [(s.strategy, e) for s in summaries for e in s.errors]
     if result.unavailable or errors:
         out += ["Strategies that could not run (exact errors):", ""]
