@@ -36,14 +36,16 @@ def build_tuner(bridge: SchedulerBridge, *, name: str, storage_path: str | os.Pa
                 callbacks: Sequence[tune.Callback] = (), max_failures: int = 2,
                 stop: tune.Stopper | None = None, verbose: int = 0) -> tune.Tuner:
     """A ``Tuner`` running the study behind ``bridge``. ``bridge.base_config`` must name the ``workload``
-    (and may carry ``args``, ``checkpoint_root``, ``checkpoint_every``)."""
+    (and may carry ``args``, ``checkpoint_root``, ``checkpoint_every``). ``name`` names the experiment and
+    its trainable: it must be unique among the experiments running at once on one Ray job (see
+    :func:`workers.trainable.make_trainable`)."""
     quiet_tune_env()
     problem = bridge.scheduler.problem
     bridge.base_config.setdefault("min_steps", problem.ladder.min_steps)
     bridge.base_config.setdefault("checkpoint_root", str(Path(storage_path) / "checkpoints"))
     searcher = SchedulerSearcher(bridge)
     return tune.Tuner(
-        make_trainable(problem),
+        make_trainable(problem, name),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=LadderTrialScheduler(bridge),
                                     num_samples=-1, reuse_actors=True,
                                     trial_name_creator=trial_dirname, trial_dirname_creator=trial_dirname),

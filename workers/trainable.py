@@ -117,6 +117,22 @@ def resources_by_size(problem: Problem) -> Callable[[Mapping[str, Any]], Placeme
     return resources
 
 
-def make_trainable(problem: Problem) -> Any:
-    """:func:`run_trial` wrapped with per-size resources, ready for ``tune.Tuner``."""
-    return tune.with_resources(run_trial, resources_by_size(problem))
+def make_trainable(problem: Problem, name: str) -> Any:
+    """A trainable of one experiment, ready for ``tune.Tuner``: :func:`run_trial` with the per-size resources
+    of ``problem``'s ladder, registered by Tune under ``name``.
+
+    Each experiment gets a function object of its own, because both things Tune keys a function trainable
+    by are shared otherwise: ``tune.with_resources`` stores the resource function as an attribute of the
+    function, and Tune registers the trainable (in the cluster's key-value store, per Ray job) under the
+    function's ``__name__``. Every study runner of one control plane belongs to the same job, so with one
+    shared ``run_trial`` the last study to start sized every study's trials with its ladder. ``name`` must
+    therefore be unique among the experiments running at once on the job (the study runner uses its
+    experiment name, ``study-<id>-<time>``); it is also the trial actors' repr in the Ray dashboard.
+    """
+
+    def trainable(config: dict[str, Any]) -> None:
+        run_trial(config)
+
+    trainable.__name__ = trainable.__qualname__ = name
+    trainable.__doc__ = run_trial.__doc__
+    return tune.with_resources(trainable, resources_by_size(problem))

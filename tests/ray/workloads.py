@@ -10,7 +10,8 @@ import time
 
 def paced(config, reporter):
     """A smooth synthetic curve, ``(log10 lr + 2)^2 + 1/step``, reporting every ``report_every`` steps after
-    ``args['pause']`` seconds per report; logs each start and report (with its pid) to ``args['log']``."""
+    ``args['pause']`` seconds per report; logs each start (with its size and ``CUDA_VISIBLE_DEVICES``) and
+    report (with its pid) to ``args['log']``."""
     args = config["args"]
     log = args.get("log")
 
@@ -19,7 +20,8 @@ def paced(config, reporter):
             with open(log, "a") as f:
                 f.write(json.dumps({"pid": os.getpid(), "trial": config["params"].get("lr"), **kw}) + "\n")
 
-    note(event="start", start=config["start_step"], resumed=config["checkpoint"] is not None)
+    note(event="start", start=config["start_step"], resumed=config["checkpoint"] is not None, size=config["size"],
+         cuda=os.environ.get("CUDA_VISIBLE_DEVICES"))
     for step in range(config["start_step"] + 1, config["steps"] + 1):
         if step % config["report_every"] and step != config["steps"]:
             continue
