@@ -1,4 +1,7 @@
-"""Command line: ``python -m bench run --problem datamix --strategies all --seeds 10 --workers 4 --budget 3``.
+"""Command line: ``python -m bench run --problem datamix --strategies all --seeds 10 --workers 4 [--budget 10]``.
+
+Without ``--budget`` a run gets :func:`bench.harness.runner.default_budget`: 10 target runs on a problem
+with several model sizes, 30 full-fidelity runs on a single-size one (LCBench).
 
 ``run`` writes ``results.jsonl`` (one raw record per strategy x seed), ``summary.md`` and
 ``regret_<problem>.png`` into ``--out`` (default ``bench/results/<problem>-<UTC time>``, git-ignored).
@@ -47,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", type=int, default=None, help="number of seeds, 0..N-1 (default 10)")
     run.add_argument("--seed-offset", type=int, default=0, help="first seed")
     run.add_argument("--workers", type=int, default=None, help="simulated workers (default 4)")
-    run.add_argument("--budget", type=float, default=None, help="budget in target-scale runs (default 3)")
+    run.add_argument("--budget", type=float, default=None, help="budget in target-scale runs (default: 10 with several model sizes, 30 full-fidelity "
+                          "runs with one)")
     run.add_argument("--data", default=None, help="benchmark data folder (default $SCALELADDER_BENCHDATA)")
     run.add_argument("--out", default=None, help="output folder")
     run.add_argument("--jobs", type=int, default=1, help="parallel processes over runs (default 1)")
@@ -96,7 +100,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         problem=args.problem, strategies=strategies,
         seeds=list(range(args.seed_offset, args.seed_offset + seeds)),
         workers=args.workers if args.workers is not None else (QUICK["workers"] if q else 4),
-        budget=args.budget if args.budget is not None else (QUICK["budget"] if q else 3.0),
+        budget=args.budget if args.budget is not None else (QUICK["budget"] if q else None),
         data_dir=args.data, jobs=args.jobs,
         n_checkpoints=args.checkpoints if args.checkpoints is not None else (QUICK["checkpoints"] if q else 50),
         max_trials=args.max_trials if args.max_trials is not None else (QUICK["max_trials"] if q else None),

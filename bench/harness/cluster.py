@@ -39,6 +39,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from bench.metrics import BUDGET_MARKS
 from bench.problems.base import BenchmarkProblem
 from schedulers.base import Decision, Scheduler, Suggestion, TrialState
 
@@ -84,9 +85,9 @@ class RunResult:
 
 
 def cost_checkpoints(budget: float, n: int = 50, low: float = 1e-3) -> list[float]:
-    """``n`` log-spaced costs from ``low * budget`` to ``budget``, plus 1x / 3x / 10x where within it."""
+    """``n`` log-spaced costs from ``low * budget`` to ``budget``, plus the :data:`BUDGET_MARKS` within it."""
     grid = set(np.geomspace(low * budget, budget, n).round(10).tolist())
-    grid.update(b for b in (1.0, 3.0, 10.0) if b <= budget)
+    grid.update(b for b in BUDGET_MARKS if b <= budget)
     return sorted(grid)
 
 

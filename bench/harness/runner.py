@@ -10,6 +10,8 @@ recorded with its error and traceback.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import enum
 import json
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,15 +28,39 @@ from bench.problems import BenchmarkProblem, make_problem
 _PROBLEMS: dict[tuple[str, str | None], BenchmarkProblem] = {}
 
 
+class ProblemScale(str, enum.Enum):
+    """Whether a problem has a model-size ladder (its budget unit is one run at the target size) or one
+    size (its unit is one full-fidelity run)."""
+
+    MULTI = "multi-scale"
+    SINGLE = "single-scale"
+
+
+#: default budget per kind of problem, in target (full-fidelity) runs: enough for a multi-scale strategy to
+#: reach 0.25% and show whether it holds there; single-scale problems at the tens of full-fidelity runs
+#: the multi-fidelity literature reports LCBench at
+DEFAULT_BUDGETS: dict[ProblemScale, float] = {ProblemScale.MULTI: 10.0, ProblemScale.SINGLE: 30.0}
+
+
+def problem_scale(bench: BenchmarkProblem) -> ProblemScale:
+    return ProblemScale.MULTI if len(bench.problem.ladder.sizes) > 1 else ProblemScale.SINGLE
+
+
+def default_budget(bench: BenchmarkProblem) -> float:
+    """The budget a run gets when none is given: :data:`DEFAULT_BUDGETS` for the problem's scale."""
+    return DEFAULT_BUDGETS[problem_scale(bench)]
+
+
 @dataclass
 class BenchmarkConfig:
-    """What to run. ``seeds`` are the seed values themselves; ``budget`` is in target-run units."""
+    """What to run. ``seeds`` are the seed values themselves; ``budget`` is in target-run units (``None``:
+    :func:`default_budget` of the problem, resolved by :func:`run_benchmark`)."""
 
     problem: str
     strategies: list[str]
     seeds: list[int]
     workers: int = 4
-    budget: float = 3.0
+    budget: float | None = None
     data_dir: str | None = None
     jobs: int = 1
     n_checkpoints: int = 50
@@ -105,6 +131,8 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
     say = progress or (lambda _msg: None)
     t0 = time.perf_counter()
     bench = problem_for(config.problem, config.data_dir)
+    if config.budget is None:
+        config = dataclasses.replace(config, budget=default_budget(bench))
     best = bench.best_target_value
     strategies: list[Strategy] = [load_strategy(n) for n in config.strategies]
     unavailable = {s.name: s.error or "" for s in strategies if not s.available}
