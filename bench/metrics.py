@@ -6,7 +6,9 @@ seeds aggregate point by point. Per strategy:
 - cost to reach 1% and 0.25% regret: the first checkpoint at which the recommendation's regret is at or
   below the threshold (``inf`` when never reached within the budget; the grid's resolution is its log step);
 - regret at budgets 1x / 3x / 10x / 30x (:data:`BUDGET_MARKS`, those within the run's budget);
-- worker busy fraction, scheduler CPU seconds (ask/tell calls), recommendation CPU seconds, trials.
+- worker busy fraction, cost as wall time x workers (``end_time * workers``: what a reserved cluster pays,
+  idle workers included; the budget counts busy workers only), scheduler CPU seconds (ask/tell calls),
+  recommendation CPU seconds, trials.
 
 Quantiles treat ``inf`` as larger than everything (a median of mostly "not reached" is ``inf``).
 """
@@ -80,6 +82,11 @@ def regret_at(checkpoints: Sequence[float], regret: Sequence[float], cost: float
     return out
 
 
+def reserved_cost(record: dict[str, Any]) -> float:
+    """Cost of a run as wall time x workers (target runs): what a reserved cluster pays, idle workers too."""
+    return float(record["end_time"]) * int(record["workers"])
+
+
 def best_so_far(regret: Sequence[float]) -> list[float]:
     """Running minimum of regret: the best recommendation seen up to each checkpoint."""
     return np.minimum.accumulate(np.asarray(regret, dtype=float)).tolist() if len(regret) else []
@@ -96,6 +103,7 @@ class StrategySummary:
     regret_at: dict[float, Spread] = field(default_factory=dict)     # budget mark -> regret
     final_regret: Spread | None = None
     busy_fraction: Spread | None = None
+    reserved_cost: Spread | None = None                              # wall time x workers, target runs
     scheduler_cpu_s: Spread | None = None
     recommend_cpu_s: Spread | None = None
     trials: Spread | None = None
@@ -124,6 +132,8 @@ def summarise(records: Sequence[dict[str, Any]]) -> list[StrategySummary]:
                     s.regret_at[mark] = Spread.of(regret_at(r["checkpoints"], r["regret"], mark) for r in ok)
             s.final_regret = Spread.of(r["final_regret"] for r in ok)
             s.busy_fraction = Spread.of(r["busy_fraction"] for r in ok)
+            reserved = [reserved_cost(r) for r in ok if r.get("end_time") is not None]
+            s.reserved_cost = Spread.of(reserved) if reserved else None
             s.scheduler_cpu_s = Spread.of(r["scheduler_cpu_s"] for r in ok)
             s.recommend_cpu_s = Spread.of(r["recommend_cpu_s"] for r in ok)
             s.trials = Spread.of(r["n_trials"] for r in ok)

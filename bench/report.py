@@ -72,14 +72,15 @@ def table(summaries: Sequence[StrategySummary], budget: float) -> str:
     never = f">{budget:g}"
     head = (["strategy", "runs ok"] + [f"cost to {t:g}% (runs that reached it)" for t in THRESHOLDS]
             + [f"regret % at {m:g}x" for m in marks]
-            + ["final regret %", "busy", "scheduler CPU s", "trials"])
+            + ["final regret %", "busy", "cost as wall time x workers", "scheduler CPU s", "trials"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
         row = [f"{s.strategy}" + (" (peer)" if s.origin == "peer" else ""), f"{s.runs - s.failed_runs}/{s.runs}"]
         row += [f"{_spread(s.cost_to.get(t), inf=never)} ({s.reached.get(t, 0)}/{s.runs - s.failed_runs})"
                 for t in THRESHOLDS]
         row += [_spread(s.regret_at.get(m)) for m in marks]
-        row += [_spread(s.final_regret), _spread(s.busy_fraction, 2), _spread(s.scheduler_cpu_s),
+        row += [_spread(s.final_regret), _spread(s.busy_fraction, 2), _spread(s.reserved_cost),
+                _spread(s.scheduler_cpu_s),
                 _spread(s.trials)]
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines)
@@ -192,6 +193,8 @@ def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | Non
            f"{cfg.seeds[-1]} ({len(cfg.seeds)}); figures are median [IQR] over seeds; cost in target-run units",
            f"- cost to reach a regret is the first of {cfg.n_checkpoints} log-spaced cost checkpoints at which "
            f"the recommendation is that good; `>{cfg.budget:g}`: not reached within the budget",
+           "- cost counts busy workers (that is what the budget limits); 'cost as wall time x workers' counts "
+           "idle workers too, as a reserved cluster would (target runs)",
            "", table(summaries, cfg.budget), ""]
     if plot_path:
         out += [f"![regret vs cost on {result.problem_name}]({plot_path})", ""]

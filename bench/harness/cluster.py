@@ -6,12 +6,15 @@ that costs one target run), so the spent cost at time ``t`` is the integral of t
 - A trial's segment runs from ``start_step`` to ``Suggestion.steps`` and reports at the problem's
   reporting steps in between and at its end. Each piece between two reports is one event: it occupies its
   worker for ``cost_model`` cost of those steps (plus the per-segment overhead on a resumed segment's first
-  piece) divided by the target-run cost.
+  piece) divided by the target-run cost. The cost model is the harness's own copy of the benchmark
+  problem's, taken when the cluster is built; what the strategy does to its copy changes nothing here.
 - At an event the worker's trial reports ``(step, value)`` to the scheduler; CONTINUE runs the next piece,
   PAUSE and STOP end the segment (PAUSE keeps the checkpoint: the scheduler may ``resume`` it later), as do
   a CONTINUE at the segment's last step. Segments that end without STOP are ``complete``d.
 - A free worker asks ``resume()`` first, then ``suggest(1)``; if neither gives work it idles until the next
   event (then every idle worker asks again).
+- Spent cost counts busy workers only; ``end_time x workers`` is what a reserved cluster of ``W`` workers
+  would have paid for the same run (idle workers cost too; :mod:`bench.metrics` tabulates it).
 - The run ends when the spent cost reaches the budget (work in flight is cut off there), or earlier when
   every worker is idle and the scheduler hands out nothing (the strategy is exhausted).
 - ``max_trials`` (optional, for CI's quick mode) stops asking ``suggest`` once that many trials exist;
@@ -30,6 +33,7 @@ diverges at the target).
 
 from __future__ import annotations
 
+import copy
 import heapq
 import math
 import time
@@ -105,7 +109,9 @@ class SimulatedCluster:
         self.seed = int(seed)
         self.max_trials = max_trials
         self.checkpoints = list(checkpoints) if checkpoints is not None else cost_checkpoints(self.budget)
-        self.problem = scheduler.problem
+        # the bill comes from the harness's own copy of the problem (ladder and cost model), never from the
+        # strategy's: a strategy that changed its copy of the cost model would otherwise change its own bill
+        self.problem = copy.deepcopy(bench.problem)
         self.unit = self.problem.target_cost
         # simulation state
         self.now = 0.0

@@ -141,3 +141,33 @@ def test_invalid_cluster_arguments():
         SimulatedCluster(bench, sched, workers=0, budget=1.0, seed=0)
     with pytest.raises(ValueError):
         SimulatedCluster(bench, sched, workers=1, budget=0.0, seed=0)
+
+
+def test_cost_is_charged_from_the_harness_copy_not_the_strategy_copy():
+    class CheapSelf(FixedTrials):
+        """Rewrites its own cost model to make its trials look 1000x cheaper."""
+
+        def __init__(self, problem, seed=0, **kw):
+            super().__init__(problem, seed, **kw)
+            self.problem.cost_model.per_step = {k: v / 1000 for k, v in self.problem.cost_model.per_step.items()}
+
+    bench = ToyProblem()
+    sched = CheapSelf(copy.deepcopy(bench.problem), seed=0, n=3)
+    r = SimulatedCluster(bench, sched, workers=4, budget=10.0, seed=0).run()
+    assert r.error is None and r.exhausted
+    assert r.spent == pytest.approx(0.75)          # three small runs of 0.25 target runs, as without the trick
+    assert sched.cost_spent == pytest.approx(3 * 25.0 / 1000)   # the strategy's own bill did change
+    assert bench.problem.cost_model.per_step == {"small": 0.25, "big": 1.0}
+
+
+def test_cost_as_wall_time_times_workers_counts_idle_workers():
+    from bench.metrics import reserved_cost, summarise
+
+    # three trials on four workers: 0.75 target runs spent, but 4 workers reserved for 0.25 time units
+    bench, sched, cluster = _cluster({"n": 3}, workers=4)
+    r = cluster.run()
+    record = {"strategy": "fixed", "origin": "scheduler", "seed": 0, "budget": 10.0, "workers": 4,
+              "error": None, **vars(r)}
+    assert reserved_cost(record) == pytest.approx(1.0) and r.spent == pytest.approx(0.75)
+    (s,) = summarise([record])
+    assert s.reserved_cost.median == pytest.approx(1.0)
