@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schedulers.errors import (IllegalTransitionError, InvalidProblemError, InvalidSpaceError, ModelFittingError,
                                SchedulerError, UnknownTrialError)
+from workers.errors import InvalidWorkloadConfigError, UnknownWorkloadError, WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,20 @@ _SCHEDULER_STATUS: dict[type[SchedulerError], tuple[int, str]] = {
 }
 
 
+# worker-package error type -> (status, code), same rule (a study's workload checked at create time)
+_WORKER_STATUS: dict[type[WorkerError], tuple[int, str]] = {
+    UnknownWorkloadError: (422, "invalid_argument"),
+    InvalidWorkloadConfigError: (422, "invalid_argument"),
+}
+
+
+def _status(exc: Exception, table: dict[type, tuple[int, str]]) -> tuple[int, str]:
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    return 500, "internal"
+
+
 def _body(code: str, message: str, field: str | None, retryable: bool) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": field, "retryable": retryable}}
 
@@ -104,13 +119,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(SchedulerError)
     async def _scheduler_error(_: Request, exc: SchedulerError) -> JSONResponse:
-        for cls in type(exc).__mro__:
-            if cls in _SCHEDULER_STATUS:
-                status, code = _SCHEDULER_STATUS[cls]
-                break
-        else:
-            status, code = 500, "internal"
+        status, code = _status(exc, _SCHEDULER_STATUS)
         return _response(status, code, exc.message, exc.field, exc.retryable)
+
+    @app.exception_handler(WorkerError)
+    async def _worker_error(_: Request, exc: WorkerError) -> JSONResponse:
+        status, code = _status(exc, _WORKER_STATUS)
+        return _response(status, code, exc.message, exc.field)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -31,6 +31,7 @@ from schedulers.base import Decision as SchedulerDecision
 from service.errors import ConflictError, InvalidArgumentError
 from service.models import StudyRow, TrialRow, utcnow
 from service.repositories import EventRepository, MeasurementRepository, TrialRepository
+from workers.workloads import check_workload
 
 
 # ----------------------------------------------------------------------------------------- encoding
@@ -97,7 +98,11 @@ def build_scheduler(spec: StudySpec, problem: Problem) -> Scheduler:
 
 def validate_spec(spec: StudySpec) -> None:
     """Everything the scheduler library checks, checked at create time (422 naming the field), including
-    a cost model that cannot price some rung of the ladder (which would otherwise fail at the first report)."""
+    a cost model that cannot price some rung of the ladder (which would otherwise fail at the first report),
+    and the workload (a misspelt built-in name or a missing entrypoint module would otherwise fail every
+    trial; :func:`workers.workloads.check_workload`)."""
+    if spec.workload is not None:
+        check_workload(name=spec.workload.name, entrypoint=spec.workload.entrypoint)
     problem = build_problem(spec)
     try:
         for size in problem.ladder.sizes:

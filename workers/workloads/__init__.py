@@ -7,7 +7,9 @@ A study names its workload either by a built-in name (:data:`BUILTIN_WORKLOADS`)
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import importlib.util
 
 from workers.errors import UnknownWorkloadError
 from workers.workloads.base import Reporter, Workload, WorkloadConfig
@@ -37,4 +39,34 @@ def load_workload(name: str) -> Workload:
     return fn
 
 
-__all__ = ["BUILTIN_WORKLOADS", "Reporter", "Workload", "WorkloadConfig", "load_workload"]
+def check_workload(*, name: str | None = None, entrypoint: str | None = None) -> None:
+    """Check a study's workload when the study is created, before any trial runs it: ``name`` must be a
+    built-in workload and ``entrypoint``'s module must be importable.
+
+    The entrypoint's module is located (``importlib.util.find_spec``), not executed, so creating a study
+    runs none of the study's own code where it is checked (only the ``__init__`` of the packages above the
+    module); a missing function in an existing module is found when the first trial loads it. Raises
+    :class:`UnknownWorkloadError` whose ``field`` is ``workload.name`` or ``workload.entrypoint``.
+    """
+    if name is not None and name not in BUILTIN_WORKLOADS:
+        close = difflib.get_close_matches(name, list(BUILTIN_WORKLOADS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise UnknownWorkloadError(
+            f"unknown built-in workload {name!r}: known are {sorted(BUILTIN_WORKLOADS)} (a workload of your own "
+            f"goes in 'entrypoint' as 'module:function'){hint}", field="workload.name")
+    if entrypoint is not None:
+        module = entrypoint.partition(":")[0]  # its form is the schema's to check (api.schemas.WorkloadSpec)
+        try:
+            found = importlib.util.find_spec(module)
+        except ImportError as e:  # a missing parent package
+            found, reason = None, str(e)
+        except Exception as e:  # a parent package whose __init__ fails, a malformed name
+            found, reason = None, f"{type(e).__name__}: {e}"
+        else:
+            reason = f"No module named {module!r}"
+        if found is None:
+            raise UnknownWorkloadError(f"cannot import the module of workload entrypoint {entrypoint!r}: {reason}",
+                                       field="workload.entrypoint")
+
+
+__all__ = ["BUILTIN_WORKLOADS", "Reporter", "Workload", "WorkloadConfig", "check_workload", "load_workload"]
