@@ -75,7 +75,7 @@ def _list() -> int:
     print("problems:", ", ".join(problem_names()), "(and lcbench:<task id>, module:attribute)")
     for name in strategy_names():
         s = load_strategy(name)
-        print(f"  {name:<16} {s.origin:<9} {s.path}" + ("" if s.available else f"  UNAVAILABLE: {s.error}"))
+        print(f"  {name:<20} {s.origin.value:<9} {s.path}" + ("" if s.available else f"  UNAVAILABLE: {s.error}"))
     _, err = peer_paths()
     if err:
         print(f"bench.peers failed to import: {err}")

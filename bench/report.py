@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench.harness.runner import BenchmarkResult
+from bench.harness.strategies import Origin
 from bench.metrics import (BUDGET_MARKS, SPEEDUP_LEVELS, THRESHOLDS, Spread, StrategySummary, regret_band,
                            speedups, strategy_label, summarise)
 from bench.paired import (ALPHA, CENSOR_FACTOR, CONFIDENCE, N_BOOTSTRAP, PairedComparison, Quantity, Verdict,
@@ -75,7 +76,8 @@ def table(summaries: Sequence[StrategySummary], budget: float) -> str:
             + ["final regret %", "busy", "cost as wall time x workers", "scheduler CPU s", "trials"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summaries:
-        row = [f"{s.strategy}" + (" (peer)" if s.origin == "peer" else ""), f"{s.runs - s.failed_runs}/{s.runs}"]
+        tag = "" if s.origin in ("", Origin.SCHEDULER.value) else f" ({s.origin})"  # peer or baseline
+        row = [f"{s.strategy}{tag}", f"{s.runs - s.failed_runs}/{s.runs}"]
         row += [f"{_spread(s.cost_to.get(t), inf=never)} ({s.reached.get(t, 0)}/{s.runs - s.failed_runs})"
                 for t in THRESHOLDS]
         row += [_spread(s.regret_at.get(m)) for m in marks]

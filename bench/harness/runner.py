@@ -96,7 +96,7 @@ def run_one(problem_spec: str, data_dir: str | None, strategy: str, seed: int, w
     bench = problem_for(problem_spec, data_dir)
     loaded = load_strategy(strategy)
     options = dict(options or {})
-    record: dict[str, Any] = {"problem": bench.name, "strategy": strategy, "origin": loaded.origin,
+    record: dict[str, Any] = {"problem": bench.name, "strategy": strategy, "origin": loaded.origin.value,
                               "seed": seed, "workers": workers, "budget": budget, "max_trials": max_trials,
                               "options": options}
     if loaded.cls is None:
@@ -148,7 +148,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
     if sink is not None:  # unavailable strategies are part of the raw results too, with their exact error
         for name, err in unavailable.items():
             s = next(s for s in strategies if s.name == name)
-            sink.write(json.dumps({"problem": bench.name, "strategy": name, "origin": s.origin, "seed": None,
+            sink.write(json.dumps({"problem": bench.name, "strategy": name, "origin": s.origin.value, "seed": None,
                                    "workers": config.workers, "budget": config.budget, "unavailable": True,
                                    "error": err}) + "\n")
 

@@ -1,7 +1,9 @@
-"""Which strategies the benchmark can run: the scheduler registry plus the peers in ``bench.peers``.
+"""Which strategies the benchmark can run: the scheduler registry, the benchmark's own baselines in
+``bench.baselines`` and the peers in ``bench.peers``.
 
-A strategy is a :class:`schedulers.Scheduler` subclass named either in ``schedulers.registry`` (ours) or in
-``bench.peers.PEERS`` (wrapped peer tuners, ``name -> "module:Class"``). Both are imported lazily. A peer
+A strategy is a :class:`schedulers.Scheduler` subclass named in ``schedulers.registry`` (ours), in
+``bench.baselines.BASELINES`` (simple strategies from the literature, no other package) or in
+``bench.peers.PEERS`` (wrapped peer tuners, ``name -> "module:Class"``). All are imported lazily. A peer
 that fails to import is not dropped: :func:`load_strategy` returns its exact error, which the summary lists.
 Peers that cannot even be installed here are listed by ``bench.peers.PEER_ERRORS`` (``name -> error``);
 they count among the strategy names too, so ``all`` records them as unavailable instead of skipping them.
@@ -9,6 +11,7 @@ they count among the strategy names too, so ``all`` records them as unavailable 
 
 from __future__ import annotations
 
+import enum
 import importlib
 from dataclasses import dataclass
 
@@ -16,6 +19,15 @@ from schedulers.base import Scheduler
 from schedulers.registry import SCHEDULERS, scheduler_names
 
 PEERS_MODULE = "bench.peers"
+BASELINES_MODULE = "bench.baselines"
+
+
+class Origin(str, enum.Enum):
+    """Where a strategy comes from (recorded with each run as its value)."""
+
+    SCHEDULER = "scheduler"   # schedulers.registry
+    BASELINE = "baseline"     # bench.baselines
+    PEER = "peer"             # bench.peers
 
 
 class UnknownStrategyError(ValueError):
@@ -27,7 +39,7 @@ class Strategy:
     """A resolved strategy: its class, or the exact error that kept it from loading."""
 
     name: str
-    origin: str                         # "scheduler" or "peer"
+    origin: Origin
     path: str                           # "module:Class"
     cls: type[Scheduler] | None = None
     error: str | None = None
@@ -35,6 +47,10 @@ class Strategy:
     @property
     def available(self) -> bool:
         return self.cls is not None
+
+
+def _baselines() -> dict[str, str]:
+    return dict(importlib.import_module(BASELINES_MODULE).BASELINES)
 
 
 def _peers_module() -> tuple[object | None, str | None]:
@@ -62,10 +78,12 @@ def peer_install_errors() -> dict[str, str]:
 
 
 def strategy_names() -> list[str]:
-    """Every name: registered schedulers first, then peers (runnable or not) not shadowing them."""
+    """Every name: registered schedulers first, then baselines, then peers (runnable or not), none
+    shadowing an earlier one."""
     peers, _ = peer_paths()
+    baselines = sorted(n for n in _baselines() if n not in SCHEDULERS)
     names = set(peers) | set(peer_install_errors())
-    return scheduler_names() + sorted(n for n in names if n not in SCHEDULERS)
+    return scheduler_names() + baselines + sorted(n for n in names if n not in SCHEDULERS and n not in baselines)
 
 
 def expand(spec: str) -> list[str]:
@@ -76,17 +94,20 @@ def expand(spec: str) -> list[str]:
 
 def load_strategy(name: str) -> Strategy:
     """Resolve ``name``; an import failure is captured in ``Strategy.error``, an unknown name raises."""
+    baselines = _baselines()
     if name in SCHEDULERS:
-        origin, path = "scheduler", SCHEDULERS[name]
+        origin, path = Origin.SCHEDULER, SCHEDULERS[name]
+    elif name in baselines:
+        origin, path = Origin.BASELINE, baselines[name]
     else:
         peers, peers_error = peer_paths()
         install_errors = peer_install_errors()
         if name not in peers and name in install_errors:
-            return Strategy(name, "peer", "", None, install_errors[name])
+            return Strategy(name, Origin.PEER, "", None, install_errors[name])
         if name not in peers:
             hint = f" ({PEERS_MODULE} failed to import: {peers_error})" if peers_error else ""
             raise UnknownStrategyError(f"unknown strategy {name!r}; known: {strategy_names()}{hint}")
-        origin, path = "peer", peers[name]
+        origin, path = Origin.PEER, peers[name]
     module, _, attr = path.partition(":")
     try:
         cls = getattr(importlib.import_module(module), attr)
