@@ -17,8 +17,7 @@ from bench.baselines import BASELINES, baseline_names, make_baseline
 from bench.baselines.top_k import MAX_N_LOW, TopKLowFidelity
 from bench.harness import SimulatedCluster, load_strategy
 from schedulers import Decision, InvalidProblemError, TrialState
-from tests.bench.test_plugin import _OneSizeToy
-from tests.bench.toy_problem import ToyProblem
+from tests.bench.toy_problem import OneSizeToyProblem, ToyProblem
 
 #: the suite's checks that take a scheduler name (as in test_peers_contract.py)
 CHECKS = sorted(name for name, fn in vars(contract).items()
@@ -74,7 +73,7 @@ def test_multi_scale_runs_n_small_then_the_top_k_at_the_target_and_recommends_th
 
 
 def test_single_scale_pauses_at_the_first_report_and_continues_the_top_k():
-    bench = _OneSizeToy()
+    bench = OneSizeToyProblem()
     sched, result = _run(bench, top_k=2, n_low=5)
     assert (sched.low_size, sched.low_steps, sched.continues) == ("big", 10, True)
     assert result.exhausted and result.n_trials == 5
@@ -91,8 +90,8 @@ def test_single_scale_pauses_at_the_first_report_and_continues_the_top_k():
 def test_default_n_low_from_the_cost_model_and_option_errors():
     from tests.schedulers.simulate import make_problem
 
-    assert TopKLowFidelity(_OneSizeToy().problem).n_low == 10          # 100 steps / 10: one target run
-    assert TopKLowFidelity(_OneSizeToy().problem, low_budget=3.0).n_low == 30
+    assert TopKLowFidelity(OneSizeToyProblem().problem).n_low == 10          # 100 steps / 10: one target run
+    assert TopKLowFidelity(OneSizeToyProblem().problem, low_budget=3.0).n_low == 30
     assert TopKLowFidelity(make_problem()).n_low == 8                   # 8x cheaper small size
     assert TopKLowFidelity(make_problem(), low_budget=1e6).n_low == MAX_N_LOW
     for bad in ({"top_k": 0}, {"n_low": 2, "top_k": 3}, {"low_budget": 0.0}, {"top_k": 1.5}):

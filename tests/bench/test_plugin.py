@@ -12,7 +12,7 @@ import pytest
 
 from bench.harness import BenchmarkConfig, run_benchmark
 from bench.problems import UnknownProblemError, make_problem
-from tests.bench.toy_problem import ToyProblem
+from tests.bench.toy_problem import OneSizeToyProblem, ToyProblem
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,26 +53,11 @@ def test_random_search_on_the_toy_problem_gets_close(tmp_path):
     assert rec["final_regret"] < 5.0
 
 
-class _OneSizeToy(ToyProblem):
-    """The toy problem with only its big size: a single-scale problem."""
-
-    name = "toy_one_size"
-
-    def _build(self):
-        from schedulers.cost import TableCost
-        from schedulers.problem import FidelityLadder, ModelSize, Problem, Target
-        from schedulers.space import SearchSpace
-
-        space = SearchSpace.from_dicts([{"name": "x", "type": "float", "low": 0.0, "high": 1.0}])
-        return Problem(space, FidelityLadder(10, 100, 10, (ModelSize("big", 4e6),)), Target(100, "big"),
-                       TableCost({"big": 1.0}))
-
-
 def test_default_budget_is_10_target_runs_multi_scale_and_30_full_fidelity_runs_single_scale():
     from bench.harness.runner import DEFAULT_BUDGETS, ProblemScale, default_budget, problem_scale
 
     assert problem_scale(ToyProblem()) is ProblemScale.MULTI and default_budget(ToyProblem()) == 10.0
-    assert problem_scale(_OneSizeToy()) is ProblemScale.SINGLE and default_budget(_OneSizeToy()) == 30.0
+    assert problem_scale(OneSizeToyProblem()) is ProblemScale.SINGLE and default_budget(OneSizeToyProblem()) == 30.0
     assert DEFAULT_BUDGETS == {ProblemScale.MULTI: 10.0, ProblemScale.SINGLE: 30.0}
     result = run_benchmark(BenchmarkConfig("tests.bench.toy_problem:ToyProblem", ["random"], [0], workers=2,
                                            n_checkpoints=10))

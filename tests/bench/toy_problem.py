@@ -42,5 +42,16 @@ class ToyProblem(BenchmarkProblem):
         return 1.0 / 100 + 0.1 / 2
 
 
+class OneSizeToyProblem(ToyProblem):
+    """The toy problem with only its big size (cost 1 per step): a single-scale problem."""
+
+    name = "toy_one_size"
+
+    def _build(self) -> Problem:
+        space = SearchSpace.from_dicts([{"name": "x", "type": "float", "low": 0.0, "high": 1.0}])
+        return Problem(space, FidelityLadder(10, 100, 10, (ModelSize("big", 4e6),)), Target(100, "big"),
+                       TableCost({"big": 1.0}))
+
+
 #: an instance works as well as the class
 TOY = ToyProblem()
