@@ -19,6 +19,7 @@ from typing import Any, Sequence
 
 from bench.harness.runner import BenchmarkResult
 from bench.harness.strategies import Origin
+from bench.problems.base import RegretUnit
 from bench.metrics import (BUDGET_MARKS, SPEEDUP_LEVELS, THRESHOLDS, Spread, StrategySummary, regret_band,
                            speedups, strategy_label, summarise)
 from bench.paired import (ALPHA, CENSOR_FACTOR, CONFIDENCE, N_BOOTSTRAP, PairedComparison, Quantity, Verdict,
@@ -26,6 +27,7 @@ from bench.paired import (ALPHA, CENSOR_FACTOR, CONFIDENCE, N_BOOTSTRAP, PairedC
 
 REGRET_FLOOR = 1e-2  # percent; the plot's log axis cannot show 0
 FLAGSHIP = "multiscale_bo"  # drawn in black, on top
+AXIS_UNIT = {RegretUnit.RELATIVE_PERCENT: "%", RegretUnit.PERCENTAGE_POINTS: "percentage points"}
 
 
 def machine() -> str:
@@ -170,7 +172,7 @@ def plot(result: BenchmarkResult, path: Path) -> Path | None:
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("cost spent (target-scale runs)")
-    ax.set_ylabel("regret of recommendation at target (%)")
+    ax.set_ylabel(f"regret of recommendation at target ({AXIS_UNIT[result.regret_unit]})")
     ax.set_title(f"{result.problem_name}: {result.config.workers} workers, median and IQR over seeds", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax.grid(True, which="major", alpha=0.3)
@@ -191,6 +193,7 @@ def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | Non
            f"- date: {dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}; commit {git_commit()}; "
            f"wall time {result.wall_s:.0f} s",
            f"- problem: {result.problem_description}",
+           f"- regret: {result.regret_unit.value}; the regret levels (10 / 5 / 2 / 1 / 0.25) are in this unit",
            f"- {cfg.workers} simulated workers, budget {cfg.budget:g} target runs, seeds {cfg.seeds[0]}.."
            f"{cfg.seeds[-1]} ({len(cfg.seeds)}); figures are median [IQR] over seeds; cost in target-run units",
            f"- cost to reach a regret is the first of {cfg.n_checkpoints} log-spaced cost checkpoints at which "

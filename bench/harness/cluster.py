@@ -26,9 +26,9 @@ recommendations, used only by the metric, are timed separately.
 
 The metric: at each cost checkpoint ``c`` (a fixed grid, so seeds aggregate point by point) the strategy's
 recommendation *as of cost c* (after the last report before ``c``) is evaluated at the target with the
-problem's noiseless target function, free of charge, and turned into percent regret (``inf`` before the
-first report, when the strategy has no information to recommend from, and for a recommendation that
-diverges at the target).
+problem's noiseless target function, free of charge, and turned into regret in the problem's
+``regret_unit`` (``inf`` before the first report, when the strategy has no information to recommend from,
+and for a recommendation that diverges at the target).
 """
 
 from __future__ import annotations
@@ -167,7 +167,7 @@ class SimulatedCluster:
         rec = self.scheduler.recommend()
         self.recommend_cpu += time.process_time() - t0
         self.last_params = dict(rec.params)
-        regret = self.bench.relative_regret(self.bench.target_value(rec.params))
+        regret = self.bench.regret(self.bench.target_value(rec.params))
         self.regret.append(regret)
         self.checkpoint_trials.append(len(self.scheduler.trials))
 

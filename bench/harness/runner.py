@@ -24,6 +24,7 @@ from bench.harness.cluster import SimulatedCluster, cost_checkpoints
 from bench.harness.strategies import Strategy, load_strategy, strategy_names
 from bench.metrics import strategy_label
 from bench.problems import BenchmarkProblem, make_problem
+from bench.problems.base import RegretUnit
 
 _PROBLEMS: dict[tuple[str, str | None], BenchmarkProblem] = {}
 
@@ -78,6 +79,7 @@ class BenchmarkResult:
     records: list[dict[str, Any]]
     unavailable: dict[str, str] = field(default_factory=dict)   # strategy -> exact load error
     wall_s: float = 0.0
+    regret_unit: RegretUnit = RegretUnit.RELATIVE_PERCENT
 
 
 def problem_for(spec: str, data_dir: str | None) -> BenchmarkProblem:
@@ -88,6 +90,13 @@ def problem_for(spec: str, data_dir: str | None) -> BenchmarkProblem:
     return _PROBLEMS[key]
 
 
+def _problem_fields(bench: BenchmarkProblem) -> dict[str, Any]:
+    """What a record says about its problem, so a report can describe a run without rebuilding the
+    problem (a plug-in problem may not resolve by its name)."""
+    return {"problem_description": bench.describe(), "best_target_value": bench.best_target_value,
+            "regret_unit": bench.regret_unit.value}
+
+
 def run_one(problem_spec: str, data_dir: str | None, strategy: str, seed: int, workers: int, budget: float,
             n_checkpoints: int, max_trials: int | None = None,
             options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -96,9 +105,9 @@ def run_one(problem_spec: str, data_dir: str | None, strategy: str, seed: int, w
     bench = problem_for(problem_spec, data_dir)
     loaded = load_strategy(strategy)
     options = dict(options or {})
-    record: dict[str, Any] = {"problem": bench.name, "strategy": strategy, "origin": loaded.origin.value,
-                              "seed": seed, "workers": workers, "budget": budget, "max_trials": max_trials,
-                              "options": options}
+    record: dict[str, Any] = {"problem": bench.name, **_problem_fields(bench), "strategy": strategy,
+                              "origin": loaded.origin.value, "seed": seed, "workers": workers, "budget": budget,
+                              "max_trials": max_trials, "options": options}
     if loaded.cls is None:
         return {**record, "error": loaded.error}
     t0 = time.perf_counter()
@@ -148,7 +157,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
     if sink is not None:  # unavailable strategies are part of the raw results too, with their exact error
         for name, err in unavailable.items():
             s = next(s for s in strategies if s.name == name)
-            sink.write(json.dumps({"problem": bench.name, "strategy": name, "origin": s.origin.value, "seed": None,
+            sink.write(json.dumps({"problem": bench.name, **_problem_fields(bench), "strategy": name, "origin": s.origin.value, "seed": None,
                                    "workers": config.workers, "budget": config.budget, "unavailable": True,
                                    "error": err}) + "\n")
 
@@ -177,7 +186,7 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
     order = {(s, seed): i for i, (_, _, s, seed, *_rest) in enumerate(jobs)}
     records.sort(key=lambda r: order[(r["strategy"], r["seed"])])
     return BenchmarkResult(config, bench.name, bench.describe(), best, records, unavailable,
-                           time.perf_counter() - t0)
+                           time.perf_counter() - t0, bench.regret_unit)
 
 
 def load_results(paths: list[str | Path]) -> BenchmarkResult:
@@ -214,10 +223,19 @@ def load_results(paths: list[str | Path]) -> BenchmarkResult:
     seeds = sorted({int(r["seed"]) for r in records})
     n_checkpoints = max(len(r.get("checkpoints") or []) for r in records)
     config = BenchmarkConfig(problem, strategies, seeds, workers, budget, n_checkpoints=n_checkpoints)
-    try:
-        bench = make_problem(problem)
-        description, best = bench.describe(), bench.best_target_value
-    except Exception as e:  # noqa: BLE001 - a plugin problem may not resolve by its name
-        description, best = f"{problem} ({type(e).__name__}: {e})", float("nan")
+    described = [r for r in records if r.get("problem_description")]
+    if described:  # the records say what the problem was
+        description, best = described[0]["problem_description"], float(described[0]["best_target_value"])
+        unit = RegretUnit(described[0]["regret_unit"])
+        units = {r.get("regret_unit") for r in described}
+        if len(units) != 1:
+            raise ValueError(f"records mix regret units: {sorted(units)}")
+    else:  # records written before they carried it: rebuild the problem by its name
+        try:
+            bench = make_problem(problem)
+            description, best, unit = bench.describe(), bench.best_target_value, bench.regret_unit
+        except Exception as e:  # noqa: BLE001 - a plugin problem may not resolve by its name
+            description, best = f"{problem} ({type(e).__name__}: {e})", float("nan")
+            unit = RegretUnit.RELATIVE_PERCENT
     return BenchmarkResult(config, problem, description, best, records, unavailable,
-                           sum(float(r.get("wall_s") or 0.0) for r in records))
+                           sum(float(r.get("wall_s") or 0.0) for r in records), unit)

@@ -12,8 +12,10 @@ One small class per problem (Optuna-style extension point). A problem
   closed form, or computed once by dense search / optimisation and cached in memory for the process);
 - says where trials report: :meth:`report_steps` (default: every ``ladder.report_every`` steps).
 
-Values are in the problem's direction (``problem.direction``); :meth:`relative_regret` turns a target value
-into percent regret against :attr:`best_target_value` in either direction.
+Values are in the problem's direction (``problem.direction``); :meth:`regret` turns a target value into the
+regret the benchmark reports, in the problem's :attr:`regret_unit`: by default relative regret in percent of
+:attr:`best_target_value` (:meth:`relative_regret`); a problem whose values are already percentages (a
+validation error in %) reports the gap itself, in percentage points.
 
 Problems that read benchmark data take its folder as a parameter (``data_dir``); :func:`data_root` gives
 the default (env ``SCALELADDER_BENCHDATA``, else ``../shared/benchdata`` next to the repository). Missing
@@ -24,6 +26,7 @@ into the repository.
 from __future__ import annotations
 
 import abc
+import enum
 import math
 import os
 from pathlib import Path
@@ -71,11 +74,20 @@ def require_files(folder: Path, names: tuple[str, ...], problem: str) -> Path:
     return folder
 
 
+class RegretUnit(str, enum.Enum):
+    """How a problem's regret is expressed (recorded with each run as its value)."""
+
+    RELATIVE_PERCENT = "relative regret in % of the best known target value"
+    PERCENTAGE_POINTS = "percentage points above the best known target value"
+
+
 class BenchmarkProblem(abc.ABC):
     """Base class of every benchmark problem. See the module docstring for the contract."""
 
     #: short name used in result files, tables and plots
     name: str = "problem"
+    #: what :meth:`regret` returns
+    regret_unit: RegretUnit = RegretUnit.RELATIVE_PERCENT
 
     def __init__(self) -> None:
         self._problem: Problem | None = None
@@ -131,6 +143,16 @@ class BenchmarkProblem(abc.ABC):
         best = self.best_target_value
         gap = value - best if self.problem.direction is Direction.MINIMIZE else best - value
         return 100.0 * gap / max(abs(best), 1e-12)
+
+    def regret(self, value: float) -> float:
+        """Regret of a target value in :attr:`regret_unit` (``inf`` for a non-finite value); the
+        thresholds of the benchmark's tables (10 / 5 / 2 / 1 / 0.25) are in this unit."""
+        if self.regret_unit is RegretUnit.RELATIVE_PERCENT:
+            return self.relative_regret(value)
+        if not math.isfinite(value):
+            return math.inf
+        best = self.best_target_value
+        return value - best if self.problem.direction is Direction.MINIMIZE else best - value
 
     def describe(self) -> str:
         """One line for the summary: what the problem is and its target."""

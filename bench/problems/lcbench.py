@@ -5,8 +5,12 @@ yahpo-gym itself is not used: it pins ConfigSpace 0.6.1, which downgrades numpy 
 ``encoding.json`` (int32, ``batch x 1``), ``x_cont`` = the raw values of ``CONT_NAMES`` in that order
 (float32, ``batch x 8``); the output is ``batch x 6`` in ``OUTPUTS`` order (val_accuracy in percent).
 
-Epochs 1..52 are the only fidelity (one model size); cost is one unit per epoch; the target is epoch 52.
-Objectives: ``val_cross_entropy`` (default) or ``val_error`` = 1 - val_accuracy / 100, both minimised. The
+Epochs 1..52 are the only fidelity (one model size); cost is one unit per epoch; the target is epoch 52, so
+a budget in target runs is a budget in full-fidelity runs. Objectives (:class:`Objective`), both minimised:
+``val_error`` (default) = 100 - val_accuracy, the validation error in percent, whose regret is reported in
+percentage points (the literature reports LCBench on validation accuracy / error; the surrogate outputs
+val_accuracy and val_balanced_accuracy, and plain accuracy is the one its other outputs pair with), or
+``val_cross_entropy`` (``lcbench:<task>:val_cross_entropy``), reported as relative regret. The
 surrogate is deterministic, so observations are noiseless unless ``noise_std`` > 0. The best known target
 value comes from 60,000 random configurations (half of them with coordinates pushed onto the space's
 bounds, where the surrogate's optimum often lies) plus bounded Powell from the best 8 (in the unit cube,
@@ -15,6 +19,7 @@ through the space's decoding so integers are rounded as a strategy's would be).
 
 from __future__ import annotations
 
+import enum
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -23,7 +28,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 from scipy.optimize import minimize
 
-from bench.problems.base import BenchmarkProblem, ProblemError, data_root, require_files
+from bench.problems.base import BenchmarkProblem, ProblemError, RegretUnit, data_root, require_files
 from schedulers.cost import TableCost
 from schedulers.problem import FidelityLadder, ModelSize, Problem, Target
 from schedulers.space import SearchSpace
@@ -33,10 +38,24 @@ CONT_NAMES = ("epoch", "batch_size", "learning_rate", "momentum", "weight_decay"
               "max_dropout")
 OUTPUTS = ("time", "val_accuracy", "val_cross_entropy", "val_balanced_accuracy", "test_cross_entropy",
            "test_balanced_accuracy")
-OBJECTIVES = ("val_cross_entropy", "val_error")
+
+
+class Objective(str, enum.Enum):
+    """What an LCBench trial reports (minimised), and the unit its regret is reported in."""
+
+    VAL_ERROR = "val_error"                    # 100 - val_accuracy (%)
+    VAL_CROSS_ENTROPY = "val_cross_entropy"
+
+    @property
+    def regret_unit(self) -> RegretUnit:
+        return RegretUnit.PERCENTAGE_POINTS if self is Objective.VAL_ERROR else RegretUnit.RELATIVE_PERCENT
+
+
+DEFAULT_OBJECTIVE = Objective.VAL_ERROR
 MAX_EPOCH = 52
 SIZE = "mlp"
-DEFAULT_TASKS = ("3945", "7593", "34539")
+#: the tasks the benchmark suite runs (five or more, as the literature reports LCBench over several tasks)
+DEFAULT_TASKS = ("3945", "7593", "34539", "126025", "146212")
 
 
 @lru_cache(maxsize=4)
@@ -52,7 +71,7 @@ def _session(model_path: str):
 class LCBench(BenchmarkProblem):
     """One OpenML task of LCBench (module docstring)."""
 
-    def __init__(self, task_id: str | int = DEFAULT_TASKS[0], objective: str = "val_cross_entropy",
+    def __init__(self, task_id: str | int = DEFAULT_TASKS[0], objective: str | Objective = DEFAULT_OBJECTIVE,
                  data_dir: str | Path | None = None, noise_std: float = 0.0) -> None:
         super().__init__()
         self.folder = require_files(data_root(data_dir) / "yahpo" / "lcbench", FILES, "lcbench")
@@ -62,12 +81,16 @@ class LCBench(BenchmarkProblem):
         tasks = next(h["choices"] for h in self.raw_space if h["name"] == "OpenML_task_id")
         if self.task_id not in tasks or self.task_id not in encoding:
             raise ProblemError(f"lcbench has no OpenML task {self.task_id!r}; tasks: {', '.join(tasks)}")
-        if objective not in OBJECTIVES:
-            raise ProblemError(f"lcbench objective must be one of {OBJECTIVES}, got {objective!r}")
+        try:
+            self.objective = Objective(objective)
+        except ValueError:
+            raise ProblemError(f"lcbench objective must be one of {[o.value for o in Objective]}, "
+                               f"got {objective!r}") from None
         self.task_code = int(encoding[self.task_id])
-        self.objective = objective
+        self.regret_unit = self.objective.regret_unit
         self.noise_std = float(noise_std)
-        self.name = f"lcbench:{self.task_id}" + ("" if objective == OBJECTIVES[0] else f":{objective}")
+        self.name = f"lcbench:{self.task_id}" + ("" if self.objective is DEFAULT_OBJECTIVE
+                                                 else f":{self.objective.value}")
 
     def _build(self) -> Problem:
         params = []
@@ -88,9 +111,9 @@ class LCBench(BenchmarkProblem):
         return _session(str(self.folder / "model.onnx")).run(None, {"x_cat": x_cat, "x_cont": x_cont})[0]
 
     def _objective(self, out: np.ndarray) -> np.ndarray:
-        if self.objective == "val_cross_entropy":
+        if self.objective is Objective.VAL_CROSS_ENTROPY:
             return out[:, OUTPUTS.index("val_cross_entropy")].astype(float)
-        return 1.0 - out[:, OUTPUTS.index("val_accuracy")].astype(float) / 100.0
+        return 100.0 - out[:, OUTPUTS.index("val_accuracy")].astype(float)
 
     def evaluate(self, params: Mapping[str, Any], size: str, step: int, seed: int) -> float:
         value = float(self._objective(self.predict([params], [min(max(step, 1), MAX_EPOCH)]))[0])
@@ -102,7 +125,7 @@ class LCBench(BenchmarkProblem):
         return float(self._objective(self.predict([params], [MAX_EPOCH]))[0])
 
     def cache_key(self) -> tuple[Any, ...]:
-        return (*super().cache_key(), str(self.folder.resolve()), self.task_id, self.objective)
+        return (*super().cache_key(), str(self.folder.resolve()), self.task_id, self.objective.value)
 
     def _compute_best_target_value(self) -> float:
         space = self.problem.space

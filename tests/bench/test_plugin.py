@@ -64,3 +64,14 @@ def test_default_budget_is_10_target_runs_multi_scale_and_30_full_fidelity_runs_
     assert result.config.budget == 10.0 and result.records[0]["budget"] == 10.0
     assert result.records[0]["spent"] == pytest.approx(10.0)
     assert {1.0, 3.0, 10.0} <= set(result.records[0]["checkpoints"])
+
+
+def test_report_describes_a_plugin_problem_from_its_records(tmp_path):
+    from bench.harness.runner import load_results
+    from bench.problems.base import RegretUnit
+
+    run_benchmark(BenchmarkConfig("tests.bench.toy_problem:ToyProblem", ["random"], [0, 1], workers=2,
+                                  budget=1.0, n_checkpoints=5), tmp_path)
+    result = load_results([tmp_path])   # the records name the problem "toy", which does not resolve
+    assert result.problem_description == ToyProblem().describe() and "UnknownProblemError" not in result.problem_description
+    assert result.best_target_value == pytest.approx(0.06) and result.regret_unit is RegretUnit.RELATIVE_PERCENT

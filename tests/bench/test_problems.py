@@ -76,6 +76,28 @@ def test_lcbench_loads_and_learning_curves_improve():
     assert make_problem("lcbench:7593").target_value(cfg) != pytest.approx(values[-1])
 
 
+@_needs("yahpo", "lcbench/model.onnx")
+def test_lcbench_reports_validation_error_in_percent_and_regret_in_points():
+    pytest.importorskip("onnxruntime", reason="onnxruntime (the bench extra) is not installed")
+    from bench.problems.base import RegretUnit
+    from bench.problems.lcbench import OUTPUTS, Objective
+
+    lc = make_problem("lcbench:3945")
+    assert lc.objective is Objective.VAL_ERROR and lc.regret_unit is RegretUnit.PERCENTAGE_POINTS
+    cfg = {"batch_size": 64, "learning_rate": 1e-3, "max_dropout": 0.2, "max_units": 256, "momentum": 0.9,
+           "num_layers": 3, "weight_decay": 1e-3}
+    accuracy = float(lc.predict([cfg], [52])[0][OUTPUTS.index("val_accuracy")])
+    assert lc.target_value(cfg) == pytest.approx(100.0 - accuracy) and 0 < lc.target_value(cfg) < 100
+    # regret in points: the gap in validation error itself, not relative to the best error
+    from bench.problems import base
+    base._BEST_TARGET_CACHE[lc.cache_key()] = 10.0
+    assert lc.regret(12.5) == pytest.approx(2.5) and lc.relative_regret(12.5) == pytest.approx(25.0)
+    assert lc.regret(float("nan")) == float("inf")
+    del base._BEST_TARGET_CACHE[lc.cache_key()]
+    ce = make_problem("lcbench:3945:val_cross_entropy")
+    assert ce.name == "lcbench:3945:val_cross_entropy" and ce.regret_unit is RegretUnit.RELATIVE_PERCENT
+
+
 def test_synthetic_worlds_have_their_known_answer():
     sp, mup = make_problem("synthetic_sp"), make_problem("synthetic_mup")
     best = {"lr": 1.2e-3, "weight_decay": 0.1, "warmup": 0.03, "beta2": 0.98}
