@@ -205,6 +205,8 @@ def study_show(study_id: Annotated[int, typer.Argument(help="Study id.")],
                                "recommendation": rec.model_dump(mode="json") if rec else None}, indent=2))
         return
     console.print(_study_table([study]))
+    if study.data.error:
+        console.print(f"[red]{study.state.value}:[/] {study.data.error}")
     counts = ", ".join(f"{n} {s.value}" for s, n in progress.trials_by_state.items()) or "none"
     best = "-" if progress.best_value is None else f"{progress.best_value:.6g}"
     console.print(f"trials: {counts}; measurements {progress.n_measurements}; "

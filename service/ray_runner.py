@@ -22,7 +22,11 @@ Failures:
   re-issues the trials that were live from the checkpoint recorded with their last stored measurement,
   so no measurement is lost and no trial is duplicated;
 - a trial's worker dies: Tune restarts it from its last checkpoint (``FailureConfig(max_failures)``);
-- a diverged trial reports a non-finite value: the scheduler records it as failed and the study goes on.
+- a diverged trial reports a non-finite value: the scheduler records it as failed and the study goes on;
+- a trial's workload raises (after Tune's retries): the trial is FAILED with the first line of the worker's
+  exception (e.g. ``UnknownWorkloadError: ... No module named 'my_project'``), and after
+  ``max_consecutive_failures`` trials in a row failed with the same error the study is FAILED with it,
+  instead of starting more trials that fail the same way.
 """
 
 from __future__ import annotations
@@ -57,11 +61,39 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "scaleladder"
 DEFAULT_WORKLOAD = "mup_transformer"
+#: a study FAILs after this many trials in a row failed with the same worker error
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 3
 
 
 def runner_name(study_id: int) -> str:
     """The study runner's actor name, as shown in the Ray dashboard."""
     return f"scaleladder-study-{study_id}"
+
+
+def trial_error_message(trial: Any, limit: int = 1000) -> str | None:
+    """The first line of the exception a Tune trial last failed with, as raised in its worker
+    (``"ModuleNotFoundError: No module named 'my_project'"``), or ``None`` if Tune recorded none."""
+    exc = None
+    path = getattr(trial, "pickled_error_file", None)
+    if path and os.path.exists(path):
+        try:
+            with open(path, "rb") as f:
+                exc = ray.cloudpickle.load(f)
+        except Exception:  # an exception class the driver cannot unpickle: use the text trace below
+            exc = None
+    if exc is not None:
+        cause = getattr(exc, "cause", None) or exc  # a RayTaskError carries the worker's exception
+        name = type(cause).__name__
+        text = str(cause).strip()
+        line = f"{name}: {text.splitlines()[0]}" if text else name
+        return line[:limit]
+    path = getattr(trial, "error_file", None)
+    if path and os.path.exists(path):
+        # the text trace ends with the exception line ("Failure # n ..." headers precede each trace)
+        lines = [ln.strip() for ln in Path(path).read_text(errors="replace").splitlines() if ln.strip()]
+        if lines:
+            return lines[-1][:limit]
+    return None
 
 
 def checkpoint_step(path: str | None) -> int | None:
@@ -80,7 +112,8 @@ class DatabaseBridge(SchedulerBridge):
     """
 
     def __init__(self, scheduler: Scheduler, *, session_factory: sessionmaker[Session], study_id: int,
-                 tenant: str, **kw: Any) -> None:
+                 tenant: str, max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES,
+                 **kw: Any) -> None:
         super().__init__(scheduler, **kw)
         self.session_factory = session_factory
         self.study_id = study_id
@@ -89,6 +122,12 @@ class DatabaseBridge(SchedulerBridge):
         self.study_state = StudyState.RUNNING
         self.cost_spent = 0.0  # target-run units
         self._state_checked = 0.0
+        #: the study FAILs after this many trials in a row failed with the same error (0: never)
+        self.max_consecutive_failures = max(0, int(max_consecutive_failures))
+        self._failures: tuple[str | None, int] = (None, 0)  # (last error, trials in a row that failed with it)
+        #: Ray trials by id, told by :class:`StudyMetricsCallback` when they start: where a failed trial's
+        #: worker exception is read from
+        self.ray_trials: dict[str, Any] = {}
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles the experiment (searcher, scheduler, callbacks) for its own restore files; a
@@ -96,6 +135,7 @@ class DatabaseBridge(SchedulerBridge):
         state = dict(self.__dict__)
         state["session_factory"] = None
         state["cache"] = None
+        state["ray_trials"] = {}
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -178,14 +218,29 @@ class DatabaseBridge(SchedulerBridge):
         return Decision(self._runtime_call(tell).value)
 
     def end(self, sched_trial_id: int, error: str | None = None) -> None:
+        """The Ray trial ended. A failure is recorded with the worker's own exception (the adapter only
+        knows that Tune's retries are spent), and ends the study once ``max_consecutive_failures`` trials
+        in a row failed with the same error."""
+        if error is not None:
+            ray_trial = self.ray_trials.get(self.sched_to_ray.get(sched_trial_id, ""))
+            error = (trial_error_message(ray_trial) if ray_trial is not None else None) or error
+
         def finish(rt: StudyRuntime) -> None:
             row = self._row(rt, sched_trial_id)
             if row.state.is_final:
                 return
             if error is None:
+                self._failures = (None, 0)
                 rt.complete(row)
-            else:
-                rt.fail(row, error)
+                return
+            last, count = self._failures
+            self._failures = (error, count + 1 if error == last else 1)
+            rt.fail(row, error)
+            n = self._failures[1]
+            if self.max_consecutive_failures and n >= self.max_consecutive_failures \
+                    and rt.study.state is StudyState.RUNNING:
+                log.warning("study %s: %d trials in a row failed with %r; the study fails", self.study_id, n, error)
+                rt.finish(StudyState.FAILED, utcnow(), f"{n} trials in a row failed: {error}")
 
         self._runtime_call(finish)
 
@@ -219,6 +274,8 @@ class StudyMetricsCallback(tune.Callback):
         self.tags = {"study_id": str(self.study_id)}
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        if self.bridge is not None:
+            self.bridge.ray_trials[trial.trial_id] = trial
         self._running.add(trial.trial_id)
         self.running.set(len(self._running), tags=self.tags)
 
@@ -255,8 +312,11 @@ class StudyStopper(tune.Stopper):
 
 
 def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathLike | None = None,
-              max_concurrent: int | None = None, max_failures: int = 2) -> StudyState:
+              max_concurrent: int | None = None, max_failures: int = 2,
+              max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES) -> StudyState:
     """Run (or continue) one study as a Tune experiment in this process until it ends; returns its state.
+    ``max_failures``: Tune's retries of a failed trial; ``max_consecutive_failures``: failed trials in a
+    row (same error) after which the study FAILs (0: never).
 
     Used by the runner actor and by ``python -m service.ray_runner`` (a runner as a plain process).
     Ray must be initialised.
@@ -285,6 +345,7 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
         cpus = float(ray.available_resources().get("CPU", 1.0)) if ray.is_initialized() else 1.0
         bridge = DatabaseBridge(
             sched, session_factory=factory, study_id=study_id, tenant=tenant, checkpoints=checkpoints,
+            max_consecutive_failures=max_consecutive_failures,
             base_config=experiment_config(workload, args, study_id=study_id, seed=spec.scheduler.seed,
                                           checkpoint_root=str(storage / "checkpoints")),
             max_concurrent=max_concurrent or max(1, int(cpus // max(s.cpus for s in problem.ladder.sizes))))
@@ -342,7 +403,9 @@ class RayExecutor(Executor):
     detached actors that outlive the control plane) or starts a local Ray, then recovers running studies.
 
     Options (``SCALELADDER_EXECUTOR_OPTIONS``): ``address``, ``storage_path``, ``max_concurrent``,
-    ``max_failures`` (default 2), ``recover`` (default true), ``num_cpus`` (local Ray only).
+    ``max_failures`` (Tune's retries of a failed trial, default 2), ``max_consecutive_failures`` (failed
+    trials in a row, with the same error, after which the study FAILs; default 3, 0: never), ``recover``
+    (default true), ``num_cpus`` (local Ray only).
     """
 
     name = "ray"
@@ -362,7 +425,8 @@ class RayExecutor(Executor):
                 kw["num_cpus"] = int(options["num_cpus"])
             ray.init(**kw)
             self._started_ray = not address
-        self.runner_options = {k: options[k] for k in ("storage_path", "max_concurrent", "max_failures")
+        self.runner_options = {k: options[k] for k in ("storage_path", "max_concurrent", "max_failures",
+                                                       "max_consecutive_failures")
                                if options.get(k) is not None}
         self._runs: dict[int, Any] = {}
         self._lock = threading.Lock()

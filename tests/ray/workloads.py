@@ -29,3 +29,8 @@ def paced(config, reporter):
         value = (math.log10(config["params"]["lr"]) + 2.0) ** 2 + 1.0 / step
         note(event="report", step=step)
         reporter(step, value, {"step": step})
+
+
+def needs_missing_package(config, reporter):
+    """A user workload whose own import fails on the worker, as one importing a package not installed there."""
+    import my_project  # noqa: F401  (deliberately missing)
