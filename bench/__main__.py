@@ -9,7 +9,9 @@ with several model sizes, 30 full-fidelity runs on a single-size one (LCBench).
 (so the slowest model-based peers finish in seconds) and, unless ``--strategies`` says otherwise, two
 strategies (random search and the flagship, or the first other registered scheduler). ``report RUN_DIR [RUN_DIR ...] --out DIR`` tabulates and plots the merged raw
 records of several runs on the same problem (e.g. cheap strategies with 10 seeds, expensive ones with 3).
-``list`` prints the problems and strategies.
+``list`` prints the problems and strategies. ``suite [--quick] [--jobs N]`` runs every problem x strategy and
+regenerates the results section of ``bench/README.md`` (:mod:`bench.suite`; ``--quick`` is CI's variant and
+never writes the README).
 """
 
 from __future__ import annotations
@@ -25,13 +27,13 @@ from bench.harness.runner import BenchmarkConfig, load_results, run_benchmark
 from bench.harness.strategies import UnknownStrategyError, expand, load_strategy, peer_paths, strategy_names
 from bench.problems import ProblemError, problem_names
 from bench.report import write_report
+from bench.suite import QUICK, SuiteError
 
 FLAGSHIP = "multiscale_bo"
 
 
 class OptionsError(ValueError):
     """A malformed ``--options`` value (a usage error)."""
-QUICK = {"seeds": 2, "budget": 0.3, "workers": 2, "checkpoints": 12, "max_trials": 6}
 
 
 def _quick_default_strategies() -> list[str]:
@@ -67,8 +69,51 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, help="output folder for summary.md and the plot")
     rep.add_argument("--reference", default=FLAGSHIP,
                      help=f"strategy the speed-up table divides by (default {FLAGSHIP})")
+    suite = sub.add_parser("suite", help="every problem x strategy; regenerates bench/README.md's results")
+    suite.add_argument("--quick", action="store_true",
+                       help="CI variant: 2 seeds, budget 0.3, <= 6 trials, one LCBench task; never writes the README")
+    suite.add_argument("--jobs", type=int, default=1, help="parallel processes over runs (default 1)")
+    suite.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (default 10; 2 with --quick)")
+    suite.add_argument("--workers", type=int, default=None, help="simulated workers (default 4; 2 with --quick)")
+    suite.add_argument("--problems", default=None, help="comma-separated problems (default: all built-in)")
+    suite.add_argument("--strategies", default=None, help="comma-separated names or 'all' (default all)")
+    suite.add_argument("--data", default=None, help="benchmark data folder (default $SCALELADDER_BENCHDATA)")
+    suite.add_argument("--out", default=None, help="output folder (default bench/results/suite-<UTC time>)")
+    suite.add_argument("--readme", default="bench/README.md",
+                       help="README whose generated section is replaced (default bench/README.md)")
+    suite.add_argument("--no-readme", action="store_true", help="do not touch the README")
+    suite.add_argument("--estimate", action="store_true", help="print the plan and time estimate, run nothing")
     sub.add_parser("list", help="list problems and strategies")
     return parser
+
+
+def _suite(args: argparse.Namespace, argv: list[str]) -> int:
+    import bench.suite as suite_mod
+
+    p = suite_mod.plan(quick=args.quick, seeds=args.seeds, jobs=args.jobs, workers=args.workers,
+                       problems=[x.strip() for x in args.problems.split(",")] if args.problems else None,
+                       strategies=expand(args.strategies) if args.strategies else None, data_dir=args.data)
+    print(f"suite: {len(p.problems)} problems x {len(p.strategies)} strategies x {len(p.seeds)} seeds, "
+          f"{p.workers} workers, jobs {p.jobs}{' (quick)' if p.quick else ''}", flush=True)
+    print(suite_mod.estimate(p).line(), flush=True)
+    if args.estimate:
+        return 0
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
+    out = Path(args.out) if args.out else Path("bench/results") / f"suite{'-quick' if p.quick else ''}-{stamp}"
+    result = suite_mod.run_suite(p, out, progress=lambda m: print(m, flush=True))
+    command = "python -m bench " + " ".join(shlex.quote(a) for a in argv)
+    if not p.quick and not args.no_readme:
+        suite_mod.update_readme(result, p, Path(args.readme), command, out)
+        print(f"regenerated the results section of {args.readme}")
+    bad = {(pr, r["strategy"], r["seed"]): suite_mod.well_formed(r)
+           for pr, res in result.results.items() for r in res.records}
+    bad = {k: v for k, v in bad.items() if v}
+    for (pr, st, seed), why in bad.items():
+        print(f"run {pr} / {st} / seed {seed}: {'; '.join(why)}")
+    for pr, err in result.errors.items():
+        print(f"problem {pr} did not run: {err}")
+    print(f"suite done in {result.wall_s:.0f} s; results in {out}")
+    return 0 if not bad and not result.errors else 1
 
 
 def _list() -> int:
@@ -120,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "list":
             return _list()
+        if args.command == "suite":
+            return _suite(args, argv)
         if args.command == "report":
             try:
                 result = load_results(args.runs)
@@ -131,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
             print(md.read_text())
             return 0
         return _run(args, argv)
-    except (ProblemError, UnknownStrategyError, OptionsError) as e:
+    except (ProblemError, UnknownStrategyError, OptionsError, SuiteError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
