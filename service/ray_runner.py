@@ -6,6 +6,7 @@ Layout of one study on Ray::
                                                  Tuner.fit(): SchedulerSearcher + LadderTrialScheduler
                                                    over a DatabaseBridge (the study's scheduler)
                                                  trials "study-<id>-trial-<n>": workers.trainable.run_trial
+                                                   (a trainable class per study: make_trainable)
 
 Every decision goes through the service's own ask/tell path: the :class:`DatabaseBridge` calls
 :class:`service.scheduling.StudyRuntime` (``suggest`` / ``report`` / ``complete`` / ``fail``) in one

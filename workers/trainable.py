@@ -28,6 +28,7 @@ from typing import Any, Callable, Mapping
 import torch
 from ray import tune
 from ray.tune.execution.placement_groups import PlacementGroupFactory
+from ray.tune.trainable.function_trainable import wrap_function
 
 from schedulers.problem import Problem
 from schedulers.ray_adapter import TrialKeys
@@ -117,22 +118,37 @@ def resources_by_size(problem: Problem) -> Callable[[Mapping[str, Any]], Placeme
     return resources
 
 
-def make_trainable(problem: Problem, name: str) -> Any:
-    """A trainable of one experiment, ready for ``tune.Tuner``: :func:`run_trial` with the per-size resources
-    of ``problem``'s ladder, registered by Tune under ``name``.
+def trial_label(config: Mapping[str, Any]) -> str:
+    """What a trial actor is called in the Ray dashboard: ``study-3/trial-12 w128 300 steps``."""
+    return (f"study-{config.get(TrialKeys.STUDY_ID, 'local')}/trial-{config.get(TrialKeys.TRIAL_ID, '?')} "
+            f"{config.get(TrialKeys.SIZE, '?')} {config.get(TrialKeys.STEPS, '?')} steps")
 
-    Each experiment gets a function object of its own, because both things Tune keys a function trainable
-    by are shared otherwise: ``tune.with_resources`` stores the resource function as an attribute of the
-    function, and Tune registers the trainable (in the cluster's key-value store, per Ray job) under the
-    function's ``__name__``. Every study runner of one control plane belongs to the same job, so with one
+
+def make_trainable(problem: Problem, name: str) -> type:
+    """The trainable class of one experiment, ready for ``tune.Tuner``: :func:`run_trial` asking for the
+    per-size resources of ``problem``'s ladder, registered by Tune under ``name``.
+
+    Each experiment gets a class of its own, because what Tune keys a trainable by would be shared
+    otherwise: ``tune.with_resources(run_trial, ...)`` stores the resource function as an attribute of the
+    one ``run_trial`` function, and Tune registers the trainable (in the cluster's key-value store, per Ray
+    job) under its name. Every study runner of one control plane belongs to the same job, so with one
     shared ``run_trial`` the last study to start sized every study's trials with its ladder. ``name`` must
     therefore be unique among the experiments running at once on the job (the study runner uses its
-    experiment name, ``study-<id>-<time>``); it is also the trial actors' repr in the Ray dashboard.
+    experiment name, ``study-<id>-<time>``).
+
+    In the Ray dashboard the trial actors' class is ``name`` and an actor's repr is :func:`trial_label` of
+    the trial it was created for (Tune reuses actors, so later trials of the same actor keep that repr).
     """
+    resources = resources_by_size(problem)
 
-    def trainable(config: dict[str, Any]) -> None:
-        run_trial(config)
+    class Trial(wrap_function(run_trial, name=name)):
+        @classmethod
+        def default_resource_request(cls, config: dict[str, Any]) -> PlacementGroupFactory:
+            return resources(config)
 
-    trainable.__name__ = trainable.__qualname__ = name
-    trainable.__doc__ = run_trial.__doc__
-    return tune.with_resources(trainable, resources_by_size(problem))
+        def __repr__(self) -> str:
+            return trial_label(getattr(self, "config", None) or {})
+
+    Trial.__name__ = Trial.__qualname__ = name
+    Trial.__doc__ = run_trial.__doc__
+    return Trial
