@@ -67,27 +67,36 @@ def perturb(space: SearchSpace, centers: np.ndarray, n_per_center: int, rng: np.
             scale: float = 0.1) -> np.ndarray:
     """``n_per_center`` random neighbours of each row of ``centers`` (``m x d``), ``(m * n_per_center) x d``.
 
-    Numeric coordinates move by Gaussian noise of standard deviation ``scale`` (in the cube); each
-    categorical switches to a random choice with probability ``1 / (number of searched parameters)``;
-    mixture proportions are multiplied by log-normal noise and renormalised. Results are snapped.
+    Each neighbour draws its own step size, log-uniform in ``[scale / 8, 2 * scale]``, so one candidate set
+    holds both coarse moves and the fine ones that refine an incumbent to the last tenth of a percent.
+    Numeric coordinates move by Gaussian noise of that standard deviation (in the cube) and are clipped
+    to it, so bounds are reachable; each categorical switches to a random choice with probability
+    ``1 / (number of searched parameters)``; mixture proportions move by additive Gaussian noise, are
+    clipped at 0 and renormalised, so a component at 0 can become positive and a positive one can reach
+    exactly 0 (optima of mixtures often lie on a face of the simplex: the datamix target optimum is 72%
+    StackExchange + 28% GitHub, and the multiplicative noise used before could never leave the
+    StackExchange vertex, 0.375% worse). Results are snapped.
     """
     centers = np.atleast_2d(np.asarray(centers, dtype=float))
     if centers.shape[0] == 0 or n_per_center <= 0:
         return np.zeros((0, space.dim))
     X = np.repeat(centers, n_per_center, axis=0)
     n = X.shape[0]
+    step = scale * np.exp2(rng.uniform(-3.0, 1.0, size=(n, 1)))
     slices = param_slices(space)
     flip = 1.0 / max(len(slices), 1)
     for ptype, sl in slices:
         if ptype in (ParamType.FLOAT, ParamType.INT, ParamType.ORDINAL):
-            X[:, sl] = np.clip(X[:, sl] + scale * rng.standard_normal((n, 1)), 0.0, 1.0)
+            X[:, sl] = np.clip(X[:, sl] + step * rng.standard_normal((n, 1)), 0.0, 1.0)
         elif ptype is ParamType.CATEGORICAL:
             k = sl.stop - sl.start
             switch = rng.random(n) < flip
             new = np.eye(k)[rng.integers(k, size=n)]
             X[switch, sl] = new[switch]
         elif ptype is ParamType.MIXTURE:
-            w = np.clip(X[:, sl], 1e-6, None) * np.exp(3.0 * scale * rng.standard_normal((n, sl.stop - sl.start)))
+            w = np.clip(X[:, sl] + step * rng.standard_normal((n, sl.stop - sl.start)), 0.0, None)
+            empty = w.sum(axis=1) <= 0.0
+            w[empty] = X[empty, sl]
             X[:, sl] = w / w.sum(axis=1, keepdims=True)
     return snap_to_space(space, X)
 

@@ -286,6 +286,20 @@ class Posterior:
         s = self.surrogate.y_std
         return mean * s + self.surrogate.y_mean, cov * s * s
 
+    def cross(self, A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Posterior (mean ``a``, variance ``a``, cross-covariance ``a x b``, variance ``b``) of the latent
+        ``f`` at ``a x D`` points ``A`` and ``b x D`` points ``B`` (caller's units), without the ``b x b``
+        block that :meth:`joint` would build: what a value-of-information over many observations needs."""
+        A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
+        mean_a, Va = self._solve(A)
+        Kxb = self.hyper.covariance(self.X, B)
+        Vb = solve_triangular(self._L, Kxb, lower=True, check_finite=False)
+        s2 = self.surrogate.y_std ** 2
+        var_a = np.clip(self.hyper.variance(A) - (Va * Va).sum(0), 1e-12, None)
+        var_b = np.clip(self.hyper.variance(B) - (Vb * Vb).sum(0), 1e-12, None)
+        cov_ab = self.hyper.covariance(A, B) - Va.T @ Vb
+        return mean_a * self.surrogate.y_std + self.surrogate.y_mean, var_a * s2, cov_ab * s2, var_b * s2
+
     def condition(self, Xn: np.ndarray, yn: np.ndarray) -> "Posterior":
         """This posterior with ``k`` more observations: a block update of the Cholesky factor."""
         Xn = np.asarray(Xn, dtype=float).reshape(-1, self.X.shape[1])

@@ -17,7 +17,8 @@ import torch
 from schedulers import Decision, TrialState
 from schedulers.errors import InvalidProblemError
 from schedulers.multiscale import MultiScaleCostAwareBO
-from schedulers.multiscale.acquisition import Fidelity, expected_improvement, fidelity_information
+from schedulers.multiscale.acquisition import (Fidelity, expected_improvement, fidelity_information,
+                                               knowledge_gradient, target_knowledge_gradient)
 from schedulers.multiscale.features import FidelityEncoder, OptimumShift
 from schedulers.multiscale.kernels import MeanKind, ScalingLawMean, multiscale_kernel
 from schedulers.multiscale.observations import ObservationStore
@@ -131,6 +132,55 @@ def test_expected_improvement_is_non_negative_and_grows_with_uncertainty():
 
 
 # ---------------------------------------------------------------------------------------- training set
+def test_knowledge_gradient_matches_monte_carlo_and_vanishes_without_information():
+    rng = np.random.default_rng(3)
+    mean = rng.normal(0.0, 0.3, (5, 12))
+    std = rng.uniform(0.2, 0.5, (5, 12))
+    shift = std * rng.uniform(-0.9, 0.9, (5, 12))
+    kg = knowledge_gradient(mean, std, shift)
+    z = rng.standard_normal(400_000)
+    for j in range(5):
+        mc = mean[j].min() - np.min(mean[j][:, None] + shift[j][:, None] * z[None, :], axis=0).mean()
+        assert kg[j] == pytest.approx(mc, rel=0.1, abs=1e-4)   # 32-node Gauss-Hermite rule
+    assert (kg >= 0).all()
+    np.testing.assert_allclose(knowledge_gradient(mean, std, np.zeros_like(mean)), 0.0, atol=1e-12)
+    # with risk > 0 a run that only shrinks the std of the best-scored config is still worth something
+    risky = knowledge_gradient(np.zeros((1, 2)), np.array([[0.5, 0.1]]), np.array([[0.0, 0.0]]), risk=1.0)
+    assert risky[0] == pytest.approx(0.0, abs=1e-12)
+    shrink = knowledge_gradient(np.zeros((1, 2)), np.array([[0.1, 0.5]]), np.array([[0.09, 0.0]]), risk=1.0)
+    assert shrink[0] > 0.04
+
+
+def test_target_knowledge_gradient_values_the_target_fidelity_most_per_run():
+    problem = OBJECTIVE.problem()
+    scheduler = MultiScaleCostAwareBO(problem, seed=1, n_init=3)
+    run_sequential(scheduler, OBJECTIVE, budget=0.3 * problem.target_cost)
+    post = scheduler._ask_model(with_pending=False)
+    evaluated, _ = scheduler._evaluated_configs()
+    x = evaluated[:1]
+    cm = problem.cost_model
+    fids = [Fidelity(size.name, steps, cm.cost(steps, size)) for size in problem.ladder.sizes
+            for steps in (100, 1600)]
+    (kg,) = target_knowledge_gradient(post, scheduler.encoder, evaluated, x, [fids])
+    assert kg.shape == (len(fids),) and (kg >= 0).all()
+    by_fid = {(f.size, f.steps): v for f, v in zip(fids, kg)}
+    # one run at the target tells at least as much about the target as any cheaper run of the config
+    assert by_fid[("L", 1600)] >= max(kg) - 1e-12
+
+
+def test_the_knowledge_gradient_variant_tunes_too():
+    problem = OBJECTIVE.problem()
+    scheduler = MultiScaleCostAwareBO(problem, seed=0, n_init=8, acquisition="kg", risk=1.0, promote_only=True)
+    run_sequential(scheduler, OBJECTIVE, budget=2.0 * problem.target_cost)
+    # never-seen configs start at the smallest size: every larger trial is a promotion of a config run before
+    first_size: dict[bytes, str] = {}
+    for t in sorted(scheduler.trials.values(), key=lambda t: t.trial_id):
+        key = np.round(scheduler.store.curves[t.trial_id].x, 9).tobytes()
+        first_size.setdefault(key, t.size)
+    assert set(first_size.values()) == {"XS"}
+    assert true_target_value(scheduler.recommend().params) <= 1.03 * OBJECTIVE.best_target_value
+
+
 def test_curves_are_subsampled_per_octave_failures_imputed_and_the_set_capped():
     problem = OBJECTIVE.problem()
     encoder = FidelityEncoder(problem)
@@ -191,6 +241,10 @@ def test_options_are_validated_and_registered():
         MultiScaleCostAwareBO(problem, mean="cubic")
     with pytest.raises(InvalidProblemError):
         MultiScaleCostAwareBO(problem, stop_prob=1.5)
+    with pytest.raises(InvalidProblemError):
+        MultiScaleCostAwareBO(problem, acquisition="ucb")
+    with pytest.raises(InvalidProblemError):
+        MultiScaleCostAwareBO(problem, risk=-1.0)
 
 
 # ---------------------------------------------------------------------------------------- end to end

@@ -10,7 +10,7 @@ import schedulers.models.gp as gp_module
 from schedulers import ModelFittingError
 from schedulers.models import candidate_set, fit_gp, maximize_on_candidates, perturb, select_batch, sobol_points
 from schedulers.models.candidates import param_slices, snap_to_space, unique_rows
-from schedulers.space import ParamType
+from schedulers.space import ParamType, SearchSpace
 
 from tests.schedulers.simulate import make_problem
 
@@ -118,6 +118,22 @@ def test_perturbations_stay_near_their_centre(space):
     assert np.abs(near[:, lr_col] - centre[0, lr_col]).max() < 0.15
     for config in space.decode(near):
         space.validate(config)
+
+
+def test_mixture_perturbations_leave_a_vertex_and_reach_the_faces_of_the_simplex():
+    # the datamix target optimum lies on an edge (72% / 28% of two components); a local search started
+    # at a vertex must be able to move weight to a component at 0 and to set components exactly to 0
+    space = SearchSpace.from_dicts([{"name": "mix", "type": "mixture", "components": list("abcde")}])
+    vertex = space.encode([{"a": 0.0, "b": 1.0, "c": 0.0, "d": 0.0, "e": 0.0}])
+    near = perturb(space, vertex, 400, np.random.default_rng(0), scale=0.1)
+    np.testing.assert_allclose(near.sum(axis=1), 1.0)
+    assert (near >= 0).all()
+    nonzero = (near > 1e-9).sum(axis=1)
+    assert (near[:, 0] > 0.05).any()                       # weight reaches a component that was 0
+    assert ((nonzero >= 2) & (nonzero < 5)).any()          # points on faces: some components exactly 0
+    assert (near[:, 1] > 0.5).mean() > 0.5                 # and most stay near the vertex
+    steps = np.abs(near - vertex).sum(axis=1)
+    assert np.quantile(steps, 0.1) < 0.5 * np.quantile(steps, 0.9)   # fine and coarse moves alike
 
 
 def test_candidate_set_has_global_and_local_rows_without_duplicates(space):
