@@ -83,6 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="README whose generated section is replaced (default bench/README.md)")
     suite.add_argument("--no-readme", action="store_true", help="do not touch the README")
     suite.add_argument("--estimate", action="store_true", help="print the plan and time estimate, run nothing")
+    suite.add_argument("--render", default=None, metavar="OUT",
+                       help="run nothing: regenerate the README section from a finished suite's folder OUT")
     sub.add_parser("list", help="list problems and strategies")
     return parser
 
@@ -90,6 +92,13 @@ def build_parser() -> argparse.ArgumentParser:
 def _suite(args: argparse.Namespace, argv: list[str]) -> int:
     import bench.suite as suite_mod
 
+    if args.render:
+        out = Path(args.render)
+        result, p, command = suite_mod.load_suite(out)
+        suite_mod.update_readme(result, p, Path(args.readme), command, out)
+        print(f"regenerated the results section of {args.readme} from {out} "
+              f"({len(p.problems)} problems, {len(p.strategies)} strategies)")
+        return 0
     p = suite_mod.plan(quick=args.quick, seeds=args.seeds, jobs=args.jobs, workers=args.workers,
                        problems=[x.strip() for x in args.problems.split(",")] if args.problems else None,
                        strategies=expand(args.strategies) if args.strategies else None, data_dir=args.data)
@@ -100,8 +109,8 @@ def _suite(args: argparse.Namespace, argv: list[str]) -> int:
         return 0
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
     out = Path(args.out) if args.out else Path("bench/results") / f"suite{'-quick' if p.quick else ''}-{stamp}"
-    result = suite_mod.run_suite(p, out, progress=lambda m: print(m, flush=True))
     command = "python -m bench " + " ".join(shlex.quote(a) for a in argv)
+    result = suite_mod.run_suite(p, out, progress=lambda m: print(m, flush=True), command=command)
     if not p.quick and not args.no_readme:
         suite_mod.update_readme(result, p, Path(args.readme), command, out)
         print(f"regenerated the results section of {args.readme}")

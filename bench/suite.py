@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
-from bench.harness.runner import BenchmarkConfig, BenchmarkResult, default_budget, problem_for, run_benchmark
+from bench.harness.runner import (BenchmarkConfig, BenchmarkResult, default_budget, load_results, problem_for,
+                                  run_benchmark)
 from bench.harness.strategies import strategy_names
 from bench.problems import ProblemError
 from bench.problems.lcbench import DEFAULT_TASKS
@@ -157,11 +158,16 @@ class SuiteResult:
         return not self.errors and all(not r.get("error") for res in self.results.values() for r in res.records)
 
 
-def run_suite(p: SuitePlan, out_dir: Path, progress: Callable[[str], None] | None = None) -> SuiteResult:
-    """Run every problem of ``p`` into ``out_dir/<problem>/`` (raw records, summary, plot)."""
+def run_suite(p: SuitePlan, out_dir: Path, progress: Callable[[str], None] | None = None,
+              command: str | None = None) -> SuiteResult:
+    """Run every problem of ``p`` into ``out_dir/<problem>/`` (raw records, summary, plot); ``command``
+    (the invocation) is kept in ``out_dir/suite_command.txt`` for :func:`load_suite`."""
     say = progress or (lambda _m: None)
     t0 = time.perf_counter()
     suite = SuiteResult()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if command is not None:
+        (out_dir / COMMAND_FILE).write_text(command + "\n")
     for problem in p.problems:
         folder = out_dir / problem.replace(":", "_")
         say(f"== {problem} -> {folder}")
@@ -175,6 +181,30 @@ def run_suite(p: SuitePlan, out_dir: Path, progress: Callable[[str], None] | Non
         suite.results[problem] = result
     suite.wall_s = time.perf_counter() - t0
     return suite
+
+
+COMMAND_FILE = "suite_command.txt"
+
+
+def load_suite(out_dir: Path) -> tuple[SuiteResult, SuitePlan, str]:
+    """A finished suite read back from its folder (one sub-folder of raw records per problem, and the
+    command that made it in :data:`COMMAND_FILE`), to regenerate the README without re-running anything."""
+    folders = sorted(f for f in out_dir.iterdir() if (f / "results.jsonl").is_file())
+    if not folders:
+        raise SuiteError(f"no problem folders with results.jsonl under {out_dir}")
+    suite = SuiteResult()
+    for folder in folders:
+        result = load_results([folder])
+        suite.results[result.config.problem] = result
+    suite.wall_s = sum(r.wall_s for r in suite.results.values())
+    first = next(iter(suite.results.values())).config
+    p = SuitePlan(problems=list(suite.results),
+                  strategies=list(dict.fromkeys(s for r in suite.results.values() for s in r.config.strategies)),
+                  seeds=sorted({seed for r in suite.results.values() for seed in r.config.seeds}),
+                  workers=first.workers)
+    command_file = out_dir / COMMAND_FILE
+    command = command_file.read_text().strip() if command_file.is_file() else f"python -m bench suite (records in {out_dir})"
+    return suite, p, command
 
 
 def render_section(suite: SuiteResult, p: SuitePlan, command: str, img_prefix: str = "img/") -> str:

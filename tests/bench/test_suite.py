@@ -66,6 +66,22 @@ def test_suite_on_a_plugin_problem_writes_results_and_the_readme_section(tmp_pat
     assert len(lines) == 4 and all(json.loads(r)["budget"] == 10.0 for r in lines)   # the default budget
 
 
+def test_render_regenerates_the_readme_section_from_a_finished_suite_without_running(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# bench\n{suite.BEGIN}\nstale\n{suite.END}\n")
+    out_dir = tmp_path / "out"
+    assert main(["suite", "--problems", TOY, "--strategies", "random", "--seeds", "2", "--out", str(out_dir),
+                 "--no-readme"]) == 0
+    assert "stale" in readme.read_text()
+    records = (out_dir / TOY.replace(":", "_") / "results.jsonl").read_text()
+    capsys.readouterr()
+    assert main(["suite", "--render", str(out_dir), "--readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "stale" not in text and "| random | 2/2 |" in text
+    assert "--no-readme" in text                               # the command that made the records
+    assert (out_dir / TOY.replace(":", "_") / "results.jsonl").read_text() == records   # nothing re-run
+
+
 def test_a_problem_without_its_data_is_reported_and_the_suite_fails(tmp_path, capsys):
     code = main(["suite", "--quick", "--problems", "steplaw", "--strategies", "random", "--data", str(tmp_path),
                  "--out", str(tmp_path / "out")])
