@@ -56,8 +56,10 @@ class MultiScaleCostAwareBO(Scheduler):
       or ``"constant"``. Picked by measurement on the test problem (``synthetic.py``, 4 sizes, seed 0,
       budget 3 target runs, ``n_init=8``): target regret 0.06% with 8% of the cost at the target size for
       the scaling-law mean, 0.11% with 69% for the constant mean (one seed: indicative, not a benchmark).
-    - ``n_max`` (300): most points the GP is conditioned on (subsampled curves, best and most recent
-      trials first).
+    - ``n_max`` (600): most points the GP is conditioned on (subsampled curves, best and most recent
+      trials first). 300 before: on datamix at budget 10 the cap binds after about 6 target runs and the
+      median final regret over 10 seeds was 0.19% with 300, 0.048% with 600 (steplaw and hartmann never
+      reach the cap: identical); suggest p95 at 10,000 observations 178 ms (bench/README.md).
     - ``fit_max`` (120): most points used to fit hyperparameters; ``fit_iters`` (40): L-BFGS iterations.
     - ``refit_growth`` (1.5): refit hyperparameters when the observation count grew by this factor.
     - ``refresh_growth`` (0.05): re-condition the decision model when the observation count grew by this
@@ -79,19 +81,20 @@ class MultiScaleCostAwareBO(Scheduler):
       favours runs nearer the target. Only the default 1 has been benchmarked.
     - ``acquisition`` ("ei"): how a run is valued, ``"ei"`` (target EI x rho^2 per unit cost, see
       :mod:`schedulers.multiscale.acquisition`) or ``"kg"`` (the discrete knowledge gradient at the target
-      per unit cost, :func:`~schedulers.multiscale.acquisition.target_knowledge_gradient`). Measured
-      (budget 10 target runs, 4 workers, 10 seeds, median final regret, ei -> kg with ``risk`` 1):
-      datamix 0.19% -> 0.38%, steplaw 0.26% -> 0.44%, synthetic_sp 0.12% -> 0.08%, hartmann 0.10% ->
-      0.10% (1% reached at 3.3 -> 1.6 target runs); EI stays the default (bench/README.md, "Flagship").
+      per unit cost, :func:`~schedulers.multiscale.acquisition.target_knowledge_gradient`). Both are
+      benchmarked side by side in bench/README.md ("Flagship variants"); EI is the default because it
+      ended better on datamix and steplaw there.
     - ``risk`` (0.0): the recommendation minimises ``mean + risk * std`` of the target value
       (:func:`~schedulers.multiscale.acquisition.recommendation_score`), and the knowledge gradient
-      values runs by the same rule. Above 0 it slowed datamix to 5% regret from 0.06 to 0.39 target
-      runs (the posterior std at the target is mostly an offset common to all configs).
+      values runs by the same rule. With the knowledge gradient, risk 1 against 0 on datamix (budget 10,
+      10 seeds, an earlier candidate generator): cost to 1% regret 0.28 against 2.4 target runs, median
+      final regret 0.38% against 0.50%; the risk-neutral knowledge gradient hardly ever ran the target
+      size.
     - ``n_reference`` (32): configs whose target values the knowledge gradient weighs.
-    - ``promote_only`` (False): a config with no run yet may start only at the smallest size (so a
-      larger run is always a promotion). With the knowledge gradient it keeps never-seen configs from full
-      runs at the largest sizes (7 of 71 trials on one datamix run, each 0.7-1 target runs at 9-19%
-      regret); with EI it made the datamix median final regret 0.19% -> 0.62% (10 seeds), so it is off.
+    - ``promote_only`` (False): a config with no run yet may start only at the smallest size, so every
+      larger run is a promotion. Why it exists: with the knowledge gradient, 7 of 71 trials of one datamix
+      run (seed 0, budget 10) were full runs at 700M or 1B of configs 9-19% from the optimum at the
+      target, 0.7-1 target runs each. Measured in "Flagship variants".
     - ``optimum_shift`` (None): warm-start prior on how the optimum moves with model size, either a
       callable ``params -> {name: predicted optimal value}`` (e.g. from ``schedulers.scaling``) or
       ``{name: exponent}`` for log-scaled parameters whose optimum scales as ``size ** exponent``.
@@ -100,7 +103,7 @@ class MultiScaleCostAwareBO(Scheduler):
     name = "multiscale_bo"
 
     def __init__(self, problem: Problem, seed: int = 0, *, n_init: int = 4, mean: str = "scaling_law",
-                 n_max: int = 300, fit_max: int = 120, fit_iters: int = 40, refit_growth: float = 1.5,
+                 n_max: int = 600, fit_max: int = 120, fit_iters: int = 40, refit_growth: float = 1.5,
                  refresh_growth: float = 0.05, stop_prob: float = 0.01, stop_grace: float = 1.0,
                  step_ratio: float = 2.0, n_candidates: int = 256, n_local: int = 32, top_k: int = 8,
                  interaction: bool = True, cost_power: float = 1.0, acquisition: str = "ei",
