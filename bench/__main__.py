@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, help="output folder for summary.md and the plot")
     rep.add_argument("--reference", default=FLAGSHIP,
                      help=f"strategy the speed-up table divides by (default {FLAGSHIP})")
+    rep.add_argument("--tags", default=None,
+                     help="comma-separated tag per run folder (e.g. 'before,after'): the same strategy from "
+                          "differently tagged runs is tabulated and paired as separate rows 'NAME [TAG]'")
     suite = sub.add_parser("suite", help="every problem x strategy; regenerates bench/README.md's results")
     suite.add_argument("--quick", action="store_true",
                        help="CI variant: 2 seeds, budget 0.3, <= 6 trials, one LCBench task; never writes the README")
@@ -178,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             return _suite(args, argv)
         if args.command == "report":
             try:
-                result = load_results(args.runs)
+                result = load_results(args.runs, args.tags.split(",") if args.tags is not None else None)
             except (OSError, ValueError) as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2

@@ -32,9 +32,12 @@ def strategy_label(record: dict[str, Any]) -> str:
     """The name a run is tabulated under: the strategy, plus its constructor options when it had any
     (so variants of one strategy, e.g. from ``--options``, stay apart in a merged report)."""
     options = record.get("options") or {}
-    if not options:
-        return str(record["strategy"])
-    return f"{record['strategy']} " + ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+    label = str(record["strategy"])
+    if options:
+        label += " " + ",".join(f"{k}={v}" for k, v in sorted(options.items()))
+    if record.get("tag"):   # the run folder's tag from `bench report --tags` (e.g. a commit: before / after)
+        label += f" [{record['tag']}]"
+    return label
 
 
 @dataclass(frozen=True)

@@ -189,16 +189,22 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
                            time.perf_counter() - t0, bench.regret_unit)
 
 
-def load_results(paths: list[str | Path]) -> BenchmarkResult:
+def load_results(paths: list[str | Path], tags: list[str] | None = None) -> BenchmarkResult:
     """Merge the raw records of one or more runs on the same problem, workers and budget (e.g. cheap
     strategies with 10 seeds and expensive ones with fewer) into one result, to tabulate and plot together.
     A (strategy label, seed) pair counts once (:func:`bench.metrics.strategy_label`: a strategy run with
-    other options is another row)."""
+    other options is another row). ``tags`` (one per path, "" for none) label every record of that run, so
+    the same strategy from two code versions (before / after a change) is two rows, compared pairwise."""
+    if tags is not None and len(tags) != len(paths):
+        raise ValueError(f"{len(tags)} tags for {len(paths)} runs")
     records: list[dict[str, Any]] = []
-    for path in paths:
+    for i, path in enumerate(paths):
         path = Path(path)
         file = path / "results.jsonl" if path.is_dir() else path
-        records += [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+        loaded = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+        if tags is not None and tags[i]:
+            loaded = [{**r, "tag": tags[i]} for r in loaded]
+        records += loaded
     if not records:
         raise ValueError(f"no records in {[str(p) for p in paths]}")
     unavailable = {r["strategy"]: r.get("error") or "" for r in records if r.get("unavailable")}

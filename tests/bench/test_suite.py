@@ -104,3 +104,16 @@ def test_quick_suite_runs_every_strategy_on_every_problem(tmp_path, capsys):
             r["regret"] = [math.inf if v is None else v for v in r["regret"]]
             assert suite.well_formed(r) == [], (problem, r["strategy"], r["seed"])
         assert (folder / "summary.md").is_file()
+
+
+def test_report_tags_keep_two_versions_of_one_strategy_apart_and_pair_them(tmp_path, capsys):
+    for name in ("before", "after"):
+        assert main(["run", "--problem", TOY, "--strategies", "random", "--seeds", "3", "--budget", "2",
+                     "--out", str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "before"), str(tmp_path / "after"), "--tags", "before,after",
+                 "--reference", "random [after]", "--out", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "summary.md").read_text()
+    assert "| random [before] | 3/3 |" in text and "| random [after] | 3/3 |" in text
+    assert "Paired comparison with `random [after]`" in text
+    assert main(["report", str(tmp_path / "before"), "--tags", "a,b", "--out", str(tmp_path / "x")]) == 2
