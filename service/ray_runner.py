@@ -297,19 +297,24 @@ class StudyMetricsCallback(tune.Callback):
 
 
 class StudyStopper(tune.Stopper):
-    """Ends the whole experiment when the runner is told to stop (cancel, shutdown). Picklable: the flag
-    lives in the runner process, looked up by study id."""
+    """Ends the whole experiment when the runner is told to stop (cancel, shutdown), or once the bridge
+    has seen the study end (budget spent, FAILED, cancelled): its unfinished trials are already STOPPED in
+    the database, and the scheduler, which ending the study does not tell, may count them live forever, so
+    the searcher would wait for a free slot instead of finishing. Picklable: the flag lives in the runner
+    process, looked up by study id."""
 
     requested: set[int] = set()
 
-    def __init__(self, study_id: int) -> None:
+    def __init__(self, study_id: int, bridge: DatabaseBridge | None = None) -> None:
         self.study_id = study_id
+        self.bridge = bridge
 
     def __call__(self, trial_id: str, result: dict) -> bool:
         return False
 
     def stop_all(self) -> bool:
-        return self.study_id in StudyStopper.requested
+        ended = self.bridge is not None and self.bridge.study_state.is_final
+        return ended or self.study_id in StudyStopper.requested
 
 
 def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathLike | None = None,
@@ -353,7 +358,8 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
         callback = StudyMetricsCallback(study_id, bridge)
         StudyStopper.requested.discard(study_id)
         tuner = build_tuner(bridge, name=f"study-{study_id}-{int(time.time())}", storage_path=storage,
-                            callbacks=[callback], max_failures=max_failures, stop=StudyStopper(study_id))
+                            callbacks=[callback], max_failures=max_failures,
+                            stop=StudyStopper(study_id, bridge))
         error = None
         try:
             tuner.fit()

@@ -70,6 +70,8 @@ def test_three_studies_with_different_ladders_run_at_once_on_one_ray(ray_cluster
             for key, study in studies.items():
                 ladder = {s["name"]: s for s in spec[key]["fidelity"]["sizes"]}
                 assert study.state is StudyState.COMPLETED, (key, study.state, study.data.error)
+                # a finished study's runner ends too (it does not keep its Tune experiment polling)
+                assert app.state.executor.wait(study.id, timeout=30) == StudyState.COMPLETED.value, key
                 trials = study.trials()
                 assert trials, key
                 for t in trials:

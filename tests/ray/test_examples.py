@@ -1,0 +1,46 @@
+"""Example study files run to completion on local Ray with the budget they ship with.
+
+Only ``examples/cost_table.yaml`` so far: ``random_small.yaml`` and ``multiscale_lm.yaml`` take far longer
+than a test on 2 cores as written (issue 13)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from api.client import Client
+from api.schemas import StudyState, TrialState
+from service.app import create_app
+from service.db import transaction
+from service.repositories import TokenRepository
+from service.server import ServerThread
+from service.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize("name", ["cost_table.yaml"])
+def test_example_completes_on_local_ray_with_its_budget(ray_cluster, tmp_path, name):
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'ex.db'}", migrate_on_startup=True,
+                              executor="ray", executor_options={"storage_path": str(tmp_path / "ray"),
+                                                                "recover": False}))
+    with transaction(app.state.session_factory) as session:
+        token = TokenRepository(session).create("alice")
+    try:
+        with ServerThread(app) as server:
+            study = Client(server.url, token).create_study(EXAMPLES / name)
+            deadline = time.time() + 300
+            while not study.refresh().state.is_final and time.time() < deadline:
+                time.sleep(1.0)
+            assert study.state is StudyState.COMPLETED, (study.state, study.data.error)
+            # its runner ends with it instead of keeping the Tune experiment (and its trials) alive
+            assert app.state.executor.wait(study.id, timeout=30) == StudyState.COMPLETED.value
+            progress = study.progress()
+            assert TrialState.FAILED not in progress.trials_by_state, progress.trials_by_state
+            assert progress.best_value is not None
+    finally:
+        app.state.executor.close()
