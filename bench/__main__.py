@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", required=True, help="output folder for summary.md and the plot")
     rep.add_argument("--reference", default=FLAGSHIP,
                      help=f"strategy the speed-up table divides by (default {FLAGSHIP})")
+    rep.add_argument("--strategies", default=None,
+                     help="comma-separated strategy names to keep (default: every strategy in the runs)")
     rep.add_argument("--tags", default=None,
                      help="comma-separated tag per run folder (e.g. 'before,after'): the same strategy from "
                           "differently tagged runs is tabulated and paired as separate rows 'NAME [TAG]'")
@@ -181,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
             return _suite(args, argv)
         if args.command == "report":
             try:
-                result = load_results(args.runs, args.tags.split(",") if args.tags is not None else None)
+                result = load_results(args.runs, args.tags.split(",") if args.tags is not None else None,
+                                      expand(args.strategies) if args.strategies else None)
             except (OSError, ValueError) as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2

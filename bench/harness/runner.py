@@ -189,12 +189,14 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
                            time.perf_counter() - t0, bench.regret_unit)
 
 
-def load_results(paths: list[str | Path], tags: list[str] | None = None) -> BenchmarkResult:
+def load_results(paths: list[str | Path], tags: list[str] | None = None,
+                 strategies: list[str] | None = None) -> BenchmarkResult:
     """Merge the raw records of one or more runs on the same problem, workers and budget (e.g. cheap
     strategies with 10 seeds and expensive ones with fewer) into one result, to tabulate and plot together.
     A (strategy label, seed) pair counts once (:func:`bench.metrics.strategy_label`: a strategy run with
     other options is another row). ``tags`` (one per path, "" for none) label every record of that run, so
-    the same strategy from two code versions (before / after a change) is two rows, compared pairwise."""
+    the same strategy from two code versions (before / after a change) is two rows, compared pairwise;
+    ``strategies`` keeps only the records of those strategy names."""
     if tags is not None and len(tags) != len(paths):
         raise ValueError(f"{len(tags)} tags for {len(paths)} runs")
     records: list[dict[str, Any]] = []
@@ -204,6 +206,8 @@ def load_results(paths: list[str | Path], tags: list[str] | None = None) -> Benc
         loaded = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
         if tags is not None and tags[i]:
             loaded = [{**r, "tag": tags[i]} for r in loaded]
+        if strategies is not None:
+            loaded = [r for r in loaded if r.get("strategy") in strategies]
         records += loaded
     if not records:
         raise ValueError(f"no records in {[str(p) for p in paths]}")

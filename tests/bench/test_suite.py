@@ -117,3 +117,4 @@ def test_report_tags_keep_two_versions_of_one_strategy_apart_and_pair_them(tmp_p
     assert "| random [before] | 3/3 |" in text and "| random [after] | 3/3 |" in text
     assert "Paired comparison with `random [after]`" in text
     assert main(["report", str(tmp_path / "before"), "--tags", "a,b", "--out", str(tmp_path / "x")]) == 2
+    assert main(["report", str(tmp_path / "before"), "--strategies", "asha", "--out", str(tmp_path / "x")]) == 2
