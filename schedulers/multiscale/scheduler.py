@@ -57,9 +57,10 @@ class MultiScaleCostAwareBO(Scheduler):
       budget 3 target runs, ``n_init=8``): target regret 0.06% with 8% of the cost at the target size for
       the scaling-law mean, 0.11% with 69% for the constant mean (one seed: indicative, not a benchmark).
     - ``n_max`` (600): most points the GP is conditioned on (subsampled curves, best and most recent
-      trials first). 300 before: on datamix at budget 10 the cap binds after about 6 target runs and the
-      median final regret over 10 seeds was 0.19% with 300, 0.048% with 600 (steplaw and hartmann never
-      reach the cap: identical); suggest p95 at 10,000 observations 178 ms (bench/README.md).
+      trials first). 300 before: on datamix at budget 10 the cap binds after about 6 target runs; the
+      median final regret over 10 seeds was 0.19% with 300 and 0.048% with 600, a difference the paired
+      test does not tell from seed noise (Wilcoxon p 0.12; steplaw and hartmann never reach the cap).
+      Kept because it drops less evidence at the same latency budget (bench/README.md, "Flagship").
     - ``fit_max`` (120): most points used to fit hyperparameters; ``fit_iters`` (40): L-BFGS iterations.
     - ``refit_growth`` (1.5): refit hyperparameters when the observation count grew by this factor.
     - ``refresh_growth`` (0.05): re-condition the decision model when the observation count grew by this
