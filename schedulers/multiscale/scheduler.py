@@ -109,7 +109,6 @@ class MultiScaleCostAwareBO(Scheduler):
                  step_ratio: float = 2.0, n_candidates: int = 256, n_local: int = 32, top_k: int = 8,
                  interaction: bool = True, cost_power: float = 1.0, acquisition: str = "ei",
                  risk: float = 0.0, n_reference: int = 32, promote_only: bool = False,
-
                  optimum_shift: Callable[[float], Mapping[str, float]] | Mapping[str, float] | None = None,
                  **options: Any) -> None:
         super().__init__(problem, seed, **options)
@@ -142,7 +141,6 @@ class MultiScaleCostAwareBO(Scheduler):
         self.cost_power = float(cost_power)
         self.risk, self.n_reference = float(risk), int(n_reference)
         self.promote_only = bool(promote_only)
-
         shift = OptimumShift(problem, optimum_shift) if optimum_shift is not None else None
         self.encoder = FidelityEncoder(problem, shift)
         self.store = ObservationStore(self.encoder)
@@ -214,15 +212,6 @@ class MultiScaleCostAwareBO(Scheduler):
         self._incumbent = self._incumbent_value(self._decision_model, X)
         self._obs_at_refresh = n_obs
         self._n_refreshes += 1
-
-    def _recommendable(self) -> tuple[np.ndarray, list[int]]:
-        """The evaluated configs a recommendation may pick (none of whose trials diverged or crashed)."""
-        evaluated, trial_ids = self._evaluated_configs()
-        failed = {np.round(c.x, 9).tobytes() for c in self.store.curves.values() if c.failed_at is not None}
-        keep = [i for i, x in enumerate(np.round(evaluated, 9)) if x.tobytes() not in failed]
-        if len(keep) == len(trial_ids) or not keep:
-            return evaluated, trial_ids
-        return evaluated[keep], [trial_ids[i] for i in keep]
 
     def _incumbent_value(self, post: Posterior, X: np.ndarray) -> float:
         """Best posterior mean at the target among the configs in the training set."""
@@ -430,10 +419,12 @@ class MultiScaleCostAwareBO(Scheduler):
 
     # ------------------------------------------------------------------ recommend
     def recommend(self) -> Recommendation:
-        """The evaluated config with the best posterior mean at the target, with the GP's predicted target
-        value and standard deviation (user's direction). Before the first fit: the base rule."""
+        """The evaluated config with the best recommendation score at the target (the posterior mean unless
+        ``risk`` > 0; a diverged run enters the model as a bad value, see ``observations``), with the GP's
+        predicted target value and standard deviation (user's direction). Before the first fit: the base
+        rule."""
         post = self._ask_model(with_pending=False)
-        evaluated, trial_ids = self._recommendable()
+        evaluated, trial_ids = self._evaluated_configs()
         if post is None or not len(evaluated):
             return super().recommend()
         mean, var = post.predict(self.encoder.at_target(evaluated))
