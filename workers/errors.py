@@ -20,6 +20,11 @@ class InvalidWorkloadConfigError(WorkerError, ValueError):
     """A workload got a configuration it cannot run (missing size width, bad argument...)."""
 
 
+class UnsafeCheckpointError(WorkerError, ValueError):
+    """A checkpoint holds something other than tensors, numbers, strings and containers of them (it would
+    run code when unpickled). Retrying does not help: the file itself is refused."""
+
+
 class TrialStopped(WorkerError):
     """Raised by a reporter to end a workload early (the scheduler said STOP or PAUSE).
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -32,6 +33,7 @@ from ray.tune.trainable.function_trainable import wrap_function
 
 from schedulers.problem import Problem
 from schedulers.ray_adapter import TrialKeys
+from workers.errors import UnsafeCheckpointError
 from workers.workloads import load_workload
 
 STATE_FILE = "state.pt"
@@ -53,9 +55,19 @@ def is_checkpoint_step(step: int, steps: int, min_steps: int, etas: tuple[int, .
     return False
 
 
-def _load_state(directory: str | os.PathLike) -> dict[str, Any] | None:
+def load_checkpoint_state(directory: str | os.PathLike) -> dict[str, Any] | None:
+    """The ``checkpoint_state`` saved in ``directory`` (``None`` if it holds none), loaded with
+    ``weights_only=True``: a checkpoint path can come from a client's report, and an unrestricted unpickle
+    would run whatever code the file names. Built-in workloads save only state dicts and ints, which this
+    loads; anything else raises :class:`UnsafeCheckpointError`."""
     path = Path(directory) / STATE_FILE
-    return torch.load(path, weights_only=False) if path.exists() else None
+    if not path.exists():
+        return None
+    try:
+        return torch.load(path, weights_only=True)
+    except pickle.UnpicklingError as e:
+        raise UnsafeCheckpointError(f"checkpoint {path} holds more than tensors and plain data; refused: "
+                                    f"{str(e).splitlines()[0]}") from None
 
 
 def _prune(trial_dir: Path, keep: int) -> None:
@@ -71,9 +83,9 @@ def run_trial(config: dict[str, Any]) -> None:
     tune_ckpt = tune.get_checkpoint()
     if tune_ckpt is not None:
         with tune_ckpt.as_directory() as d:
-            state = _load_state(d)
+            state = load_checkpoint_state(d)
     elif config.get(TrialKeys.RESTORE_FROM):
-        state = _load_state(config[TrialKeys.RESTORE_FROM])
+        state = load_checkpoint_state(config[TrialKeys.RESTORE_FROM])
     steps = int(config[TrialKeys.STEPS])
     start_step = min(int(state["step"]), steps) if state else 0
     root = Path(config.get("checkpoint_root") or tempfile.gettempdir()) / "scaleladder-checkpoints"

@@ -12,7 +12,9 @@ Contracts every workload keeps:
 - Divergence is data, not an error: a NaN/inf loss is reported as a non-finite ``value`` and the workload
   returns (the scheduler records the trial as diverged and the study goes on).
 - ``checkpoint_state`` passed to the reporter is a ``torch.save``-able dict holding everything needed to
-  continue from that step (model, optimizer, step). The reporter decides whether to persist it, so
+  continue from that step (model, optimizer, step), made of tensors, numbers, strings and containers of
+  them only: it is loaded back with ``torch.load(weights_only=True)``
+  (:func:`workers.trainable.load_checkpoint_state`), which refuses anything else. The reporter decides whether to persist it, so
   passing it is cheap (references, no copies). ``config["checkpoint"]`` is such a dict, loaded back.
 - Determinism: given the same config (and seed), a resumed run reports what an uninterrupted run reports,
   so batches are drawn from a generator seeded by (seed, step), never from a stream that a restart resets.
