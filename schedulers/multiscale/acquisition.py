@@ -23,7 +23,8 @@ few thousand candidates cost tens of milliseconds.
 The alternative (``acquisition="kg"``) is the discrete knowledge gradient at the target,
 :func:`target_knowledge_gradient`: the expected improvement of the recommendation's score from one run,
 per unit cost, over a reference set of evaluated configs, also analytic (BoTorch's qMFKG, with an inner
-optimisation, measured 46 s per candidate here). It is measured against EI in the scheduler's docstring.
+optimisation, measured 46 s per candidate here). It is measured against EI in bench/README.md ("Flagship
+variants").
 
 Shapes: ``X`` is ``n x d`` (target-frame config encodings); returns ``n`` vectors.
 """
