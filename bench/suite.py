@@ -189,6 +189,8 @@ COMMAND_FILE = "suite_command.txt"
 def load_suite(out_dir: Path) -> tuple[SuiteResult, SuitePlan, str]:
     """A finished suite read back from its folder (one sub-folder of raw records per problem, and the
     command that made it in :data:`COMMAND_FILE`), to regenerate the README without re-running anything."""
+    if not out_dir.is_dir():
+        raise SuiteError(f"no finished suite at {out_dir}: not a folder")
     folders = sorted(f for f in out_dir.iterdir() if (f / "results.jsonl").is_file())
     if not folders:
         raise SuiteError(f"no problem folders with results.jsonl under {out_dir}")

@@ -80,6 +80,8 @@ def test_render_regenerates_the_readme_section_from_a_finished_suite_without_run
     assert "stale" not in text and "| random | 2/2 |" in text
     assert "--no-readme" in text                               # the command that made the records
     assert (out_dir / TOY.replace(":", "_") / "results.jsonl").read_text() == records   # nothing re-run
+    assert main(["suite", "--render", str(tmp_path / "missing"), "--readme", str(readme)]) == 2   # a clear error
+    assert main(["suite", "--render", str(tmp_path), "--readme", str(readme)]) == 2       # no problem folders
 
 
 def test_a_problem_without_its_data_is_reported_and_the_suite_fails(tmp_path, capsys):
