@@ -318,13 +318,11 @@ class TrialHandle:
         return self.data.start_step
 
     def report_steps(self) -> list[int]:
-        """The steps this segment should report at: every ``report_every`` after ``start_step``, and the end."""
-        every = 1
-        if self.study is not None:
-            st = self.study.data.fidelity.steps
-            every = st.report_every or st.min
-        out = list(range((self.start_step // every + 1) * every, self.steps, every))
-        return out + [self.steps] if self.steps > self.start_step else out
+        """The steps this segment should report at: every ``report_every`` after ``start_step``, and the end
+        (:meth:`api.schemas.StepRange.segment_steps`, the rule the service checks reports against)."""
+        if self.study is None:  # a trial fetched on its own: no study spec to read the grid from
+            return list(range(self.start_step + 1, self.steps + 1))
+        return self.study.data.fidelity.steps.segment_steps(self.start_step, self.steps)
 
     def report(self, step: int, value: float, *, metrics: Mapping[str, float] | None = None,
                elapsed_seconds: float | None = None, checkpoint: str | None = None) -> Decision:

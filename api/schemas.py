@@ -155,9 +155,36 @@ class Objective(_Model):
 
 
 class StepRange(_Model):
+    """The step ladder, and the reporting grid: when ``report_every`` is declared, a segment reports at its
+    multiples and at the segment's own end (a step budget need not be a multiple). This class is the one
+    home of that rule: the service validates reports with :meth:`report_step_error`, the SDK and workers
+    walk :meth:`segment_steps`."""
+
     min: int = Field(ge=1, le=INT32_MAX)
     max: int = Field(ge=1, le=INT32_MAX)
     report_every: int | None = Field(default=None, ge=1, le=INT32_MAX)
+
+    @property
+    def cadence(self) -> int:
+        """How often a worker reports: ``report_every``, else ``min`` (as the scheduler library's ladder)."""
+        return self.report_every or self.min
+
+    def segment_steps(self, start_step: int, steps: int) -> list[int]:
+        """The steps a segment from ``start_step`` to ``steps`` reports at: every :attr:`cadence`, and the end."""
+        every = self.cadence
+        out = list(range((start_step // every + 1) * every, steps, every))
+        return out + [steps] if steps > start_step else out
+
+    def report_step_error(self, step: int, start_step: int, steps: int) -> str | None:
+        """Why a new report at ``step`` does not belong to the segment ``(start_step, steps]``, or ``None``.
+        Off the grid is an error only where the study declared one (``report_every``)."""
+        if not start_step < step <= steps:
+            return (f"step {step} is outside the trial's segment ({start_step}, {steps}]: a report must lie "
+                    f"after the segment's start step and within its step budget")
+        if self.report_every is not None and step != steps and step % self.report_every:
+            return (f"step {step} is off the study's reporting grid: report at multiples of report_every "
+                    f"({self.report_every}) or at the segment's last step ({steps})")
+        return None
 
 
 class SizeSpec(_Model):

@@ -228,6 +228,12 @@ class MeasurementRepository:
         result = self.session.execute(stmt.returning(MeasurementRow.step), list(rows))
         return len(result.all())
 
+    def existing(self, trial_ids: Iterable[int], steps: Iterable[int]) -> set[tuple[int, int]]:
+        """The stored (trial, step) keys among ``trial_ids`` x ``steps`` (a retry check: small sets)."""
+        rows = self.session.execute(select(MeasurementRow.trial_id, MeasurementRow.step).where(
+            MeasurementRow.trial_id.in_(sorted(set(trial_ids))), MeasurementRow.step.in_(sorted(set(steps)))))
+        return {(int(t), int(s)) for t, s in rows}
+
     def for_trial(self, trial_id: int) -> list[MeasurementRow]:
         return list(self.session.scalars(
             select(MeasurementRow).where(MeasurementRow.trial_id == trial_id).order_by(MeasurementRow.step)))

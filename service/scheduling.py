@@ -340,17 +340,7 @@ class StudyRuntime:
             raise ConflictError(f"study {study.id} is pending; it has no trials to measure", field="study_id")
         finished_before = {row.id for row, _ in items if row.state.is_final}
         paused_before = {row.id for row, _ in items if row.state is TrialState.PAUSED}
-        for i, (row, m) in enumerate(items):
-            is_new = row.last_step is None or m.step > row.last_step
-            where = f"measurements[{i}].trial_id" if len(items) > 1 else "trial_id"
-            if row.id in finished_before and is_new:
-                raise InvalidArgumentError(
-                    f"trial {row.id} is {row.state.value}; it takes no more measurements (got step {m.step})",
-                    field=where)
-            if row.id in paused_before and is_new:
-                # continuing a paused trial goes through ask (resume), which sets its new step budget
-                raise ConflictError(f"trial {row.id} is paused at step {row.last_step}; it continues only when "
-                                    f"an ask hands it out again (got step {m.step})", field=where)
+        self._check_steps(items, finished_before, paused_before)
         target_cost = self.problem.target_cost
         quiet = finished_before | paused_before  # only retries of stored steps can reach these
         sched = self.sched if len(quiet) < len({r.id for r, _ in items}) else None
@@ -415,6 +405,47 @@ class StudyRuntime:
                             trial_state=last_row.state, diverged=not math.isfinite(float(last_m.value)),
                             duplicate=duplicate or (len(items) == 1 and inserted == 0))
         return ReportOutcome(decisions, last, inserted, told, states)
+
+    def _check_steps(self, items: Sequence[tuple[TrialRow, MeasurementCreate]], finished: set[int],
+                     paused: set[int]) -> None:
+        """Every measurement is either new (after the trial's last reported step, inside its segment and on
+        the study's grid: :meth:`api.schemas.StepRange.report_step_error`) or a retry of a stored step.
+        Anything else would be stored without the scheduler ever seeing it, or charged for steps no
+        segment asked for, so it is a 422 naming ``step``."""
+        grid = self.spec.fidelity.steps
+        last = {row.id: row.last_step for row, _ in items}  # advances through the batch
+        retries: list[tuple[int, int, int]] = []            # (item index, trial id, step)
+        for i, (row, m) in enumerate(items):
+            prefix = f"measurements[{i}]." if len(items) > 1 else ""
+            prev = last[row.id]
+            if prev is not None and m.step <= prev:
+                retries.append((i, row.id, m.step))
+                continue
+            if row.id in finished:
+                raise InvalidArgumentError(
+                    f"trial {row.id} is {row.state.value}; it takes no more measurements (got step {m.step})",
+                    field=prefix + "trial_id")
+            if row.id in paused:
+                # continuing a paused trial goes through ask (resume), which sets its new step budget
+                raise ConflictError(f"trial {row.id} is paused at step {row.last_step}; it continues only when "
+                                    f"an ask hands it out again (got step {m.step})", field=prefix + "trial_id")
+            error = grid.report_step_error(m.step, row.start_step, row.steps)
+            if error is not None:
+                raise InvalidArgumentError(f"trial {row.id}: {error}", field=prefix + "step")
+            last[row.id] = m.step
+        if not retries:
+            return
+        # a retry repeats a stored step, or one sent earlier in this batch
+        known = MeasurementRepository(self.session).existing({t for _, t, _ in retries}, {s for _, _, s in retries})
+        first = {}
+        for i, (row, m) in enumerate(items):
+            first.setdefault((row.id, m.step), i)
+        for i, trial_id, step in retries:
+            if (trial_id, step) not in known and first[(trial_id, step)] == i:
+                prefix = f"measurements[{i}]." if len(items) > 1 else ""
+                raise InvalidArgumentError(
+                    f"trial {trial_id}: step {step} was never reported and is not after the trial's last "
+                    f"reported step; steps must increase", field=prefix + "step")
 
     def complete(self, row: TrialRow, checkpoint: str | None = None) -> TrialRow:
         """The worker finished the trial's segment. Completing a stopped or completed trial is a no-op."""
