@@ -126,16 +126,18 @@ class FidelityEncoder:
         return max(0.0, (math.log(max(steps, 1.0)) - self._log_s0) / self._log_s_span)
 
     def step_grid(self, ratio: float = 2.0) -> list[int]:
-        """Geometric step budgets from the smallest report step up to the target steps (both included),
-        rounded to multiples of ``report_every`` so that a budget coincides with a report."""
+        """Geometric step budgets from the smallest report step up to the target steps (both included).
+        The budgets below the target are rounded to multiples of ``report_every`` so that a budget
+        coincides with a report; the target steps are kept exactly, whatever ``report_every`` is (a
+        segment always reports at its end): rounded, Step Law's target of 569 steps with reports every
+        40 became 560, and no trial ever reached the target fidelity."""
         every = self.problem.ladder.report_every
         grid, s = [], float(self.min_steps)
         while s < self.target_steps:
             grid.append(int(s))
             s *= ratio
-        grid.append(self.target_steps)
-        snapped = sorted({min(self.target_steps, max(every, int(round(g / every)) * every)) for g in grid})
-        return snapped
+        snapped = {max(every, int(round(g / every)) * every) for g in grid}
+        return sorted({g for g in snapped if g < self.target_steps} | {self.target_steps})
 
     def step_bucket(self, step: int) -> int:
         """Octave of ``step`` above the smallest report step: curves are subsampled one point per octave."""

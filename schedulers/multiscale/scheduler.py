@@ -39,9 +39,9 @@ from schedulers.multiscale.acquisition import (AcquisitionKind, Fidelity, best_b
                                                best_fidelity, probability_of_improvement,
                                                recommendation_score, target_ei, target_knowledge_gradient)
 from schedulers.multiscale.features import FidelityEncoder, OptimumShift
-from schedulers.multiscale.kernels import MeanKind
+from schedulers.multiscale.kernels import DriftMode, MeanKind
 from schedulers.multiscale.observations import ObservationStore
-from schedulers.multiscale.surrogate import Posterior, Surrogate, fit_surrogate
+from schedulers.multiscale.surrogate import Posterior, Surrogate, fit_drift_selected
 from schedulers.problem import Direction, Problem
 
 
@@ -78,6 +78,14 @@ class MultiScaleCostAwareBO(Scheduler):
       ``synthetic_sp`` 3 seeds 1.98% -> 0.16%; ``hartmann`` 3 seeds 41.6% -> 2.0%; ``synthetic_mup``
       3 seeds 0.066% -> 0.067%. The price: it pays for more runs near the target size (on the test
       problem of ``synthetic.py``, 67% of the cost at the target size instead of 8%).
+    - ``drift`` ("selected"): whether the kernel learns how the optimum moves with model size and steps
+      (:class:`~schedulers.multiscale.kernels.OptimumDrift`: configs compared in a frame shifted linearly
+      in the log fidelities, zero at the target), ``"off"``, ``"on"`` or ``"selected"`` (both fitted at
+      every hyperparameter fit, the drifting one kept when the likelihood supports it; see
+      :meth:`_fit`). Measurements in bench/README.md ("Flagship tuning").
+    - ``common`` (False): add a fidelity effect that every config shares
+      (:func:`~schedulers.multiscale.kernels.common_fidelity_kernel`). Measured, not the default (same
+      section).
     - ``cost_power`` (1.0): the acquisition divides by ``cost ** cost_power`` (in [0, 1]); below 1 it
       favours runs nearer the target. Only the default 1 has been benchmarked.
     - ``acquisition`` ("ei"): how a run is valued, ``"ei"`` (target EI x rho^2 per unit cost, see
@@ -107,7 +115,7 @@ class MultiScaleCostAwareBO(Scheduler):
                  n_max: int = 600, fit_max: int = 120, fit_iters: int = 40, refit_growth: float = 1.5,
                  refresh_growth: float = 0.05, stop_prob: float = 0.01, stop_grace: float = 1.0,
                  step_ratio: float = 2.0, n_candidates: int = 256, n_local: int = 32, top_k: int = 8,
-                 interaction: bool = True, cost_power: float = 1.0, acquisition: str = "ei",
+                 interaction: bool = True, drift: str = "selected", common: bool = False, cost_power: float = 1.0, acquisition: str = "ei",
                  risk: float = 0.0, n_reference: int = 32, promote_only: bool = False,
                  optimum_shift: Callable[[float], Mapping[str, float]] | Mapping[str, float] | None = None,
                  **options: Any) -> None:
@@ -138,6 +146,12 @@ class MultiScaleCostAwareBO(Scheduler):
             raise InvalidProblemError(f"acquisition must be one of {[k.value for k in AcquisitionKind]}, "
                                       f"got {acquisition!r}", field="scheduler.options.acquisition") from None
         self.interaction = bool(interaction)
+        try:
+            self.drift = DriftMode(drift)
+        except ValueError:
+            raise InvalidProblemError(f"drift must be one of {[k.value for k in DriftMode]}, got {drift!r}",
+                                      field="scheduler.options.drift") from None
+        self.common = bool(common)
         self.cost_power = float(cost_power)
         self.risk, self.n_reference = float(risk), int(n_reference)
         self.promote_only = bool(promote_only)
@@ -147,6 +161,7 @@ class MultiScaleCostAwareBO(Scheduler):
         self.step_grid = self.encoder.step_grid(step_ratio)
         # the decision model, rebuilt only in hooks that replay re-runs (see the module docstring)
         self.surrogate: Surrogate | None = None
+        self._fits: dict[bool, Surrogate] = {}     # the last fit per frame (drifting or not), for warm starts
         self._decision_model: Posterior | None = None
         self._incumbent = math.inf
         self._obs_at_fit = 0
@@ -198,10 +213,7 @@ class MultiScaleCostAwareBO(Scheduler):
         if len(y) < 4 or trials_with_data < min(self.n_init, 2):
             return
         if fit_due:
-            warm = self.surrogate.state() if self.surrogate is not None else None
-            self.surrogate = fit_surrogate(X[: self.fit_max], y[: self.fit_max], mean_kind=self.mean_kind,
-                                           warm_start=warm, max_iter=self.fit_iters,
-                                           interaction=self.interaction)
+            self.surrogate = self._fit(X[: self.fit_max], y[: self.fit_max])
             self._obs_at_fit = n_obs
             self._n_fits += 1
         assert self.surrogate is not None
@@ -212,6 +224,14 @@ class MultiScaleCostAwareBO(Scheduler):
         self._incumbent = self._incumbent_value(self._decision_model, X)
         self._obs_at_refresh = n_obs
         self._n_refreshes += 1
+
+    def _fit(self, X: np.ndarray, y: np.ndarray) -> Surrogate:
+        """Fit hyperparameters (:func:`~schedulers.multiscale.surrogate.fit_drift_selected`), each frame
+        warm-started from its own last fit."""
+        chosen, self._fits = fit_drift_selected(X, y, self.drift, self._fits, mean_kind=self.mean_kind,
+                                                max_iter=self.fit_iters, interaction=self.interaction,
+                                                common=self.common)
+        return chosen
 
     def _incumbent_value(self, post: Posterior, X: np.ndarray) -> float:
         """Best posterior mean at the target among the configs in the training set."""

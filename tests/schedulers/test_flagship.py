@@ -20,9 +20,9 @@ from schedulers.multiscale import MultiScaleCostAwareBO
 from schedulers.multiscale.acquisition import (Fidelity, expected_improvement, fidelity_information,
                                                knowledge_gradient, target_knowledge_gradient)
 from schedulers.multiscale.features import FidelityEncoder, OptimumShift
-from schedulers.multiscale.kernels import MeanKind, ScalingLawMean, multiscale_kernel
+from schedulers.multiscale.kernels import DriftMode, MeanKind, ScalingLawMean, multiscale_kernel
 from schedulers.multiscale.observations import ObservationStore
-from schedulers.multiscale.surrogate import fit_surrogate
+from schedulers.multiscale.surrogate import fit_drift_selected, fit_surrogate
 from schedulers.multiscale.synthetic import SyntheticMultiScale, run_sequential
 from schedulers.registry import make_scheduler
 
@@ -75,6 +75,68 @@ def test_interaction_term_numpy_twin_matches_and_decorrelates_config_differences
 
     without = dataclasses.replace(surrogate.hyper, interaction=None)
     assert 0.0 < correlation(surrogate.hyper) < correlation(without) < 1.0
+
+
+def test_learnt_drift_finds_an_optimum_that_moves_with_size_and_its_numpy_twin_matches():
+    # the optimum of x0 sits at 0.3 at the target (u_m = 1) and 0.7 at the smallest size (u_m = 0)
+    rng = np.random.default_rng(0)
+    X = random_inputs(rng, 60, 2)
+    y = (X[:, 0] - 0.3 - 0.4 * (1.0 - X[:, 2])) ** 2 + 0.3 * X[:, 1] ** 2 - 0.5 * X[:, 3]
+    shifted = fit_surrogate(X, y, mean_kind=MeanKind.CONSTANT, max_iter=80, interaction=True, drift=True)
+    assert shifted.hyper.drift is not None and shifted.hyper.drift.shape == (2, 2)
+    assert shifted.hyper.drift[0, 0] == pytest.approx(0.4, abs=0.1)           # x0 along u_m
+    assert np.abs(shifted.hyper.drift[1]).max() < 0.1                          # nothing moves along u_s
+    A, B = random_inputs(rng, 7, 2), random_inputs(rng, 5, 2)
+    with torch.no_grad():
+        k_torch = shifted.model.covar_module(torch.tensor(A), torch.tensor(B)).to_dense().numpy()
+    np.testing.assert_allclose(shifted.hyper.covariance(A, B), k_torch, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(shifted.hyper.variance(A), np.diag(shifted.hyper.covariance(A, A)), rtol=1e-10)
+    # small-size data then say where the target's optimum is: the fitted model predicts it at x0 ~ 0.3
+    post = shifted.condition(X, y)
+    grid = np.column_stack([np.linspace(0, 1, 101), np.zeros(101), np.ones(101), np.ones(101)])
+    unshifted = fit_surrogate(X, y, mean_kind=MeanKind.CONSTANT, max_iter=80, interaction=True).condition(X, y)
+    assert abs(grid[np.argmin(post.predict(grid)[0]), 0] - 0.3) < 0.06
+    assert abs(grid[np.argmin(post.predict(grid)[0]), 0] - 0.3) <= abs(
+        grid[np.argmin(unshifted.predict(grid)[0]), 0] - 0.3)
+
+
+def test_the_drifting_frame_is_selected_only_where_the_optimum_moves():
+    rng = np.random.default_rng(4)
+    X = random_inputs(rng, 80, 2)
+    moving = (X[:, 0] - 0.3 - 0.4 * (1.0 - X[:, 2])) ** 2 + 0.3 * X[:, 1] ** 2 - 0.5 * X[:, 3]
+    still = (X[:, 0] - 0.3) ** 2 + 0.3 * X[:, 1] ** 2 - 0.5 * X[:, 3]
+    chosen, fits = fit_drift_selected(X, moving, DriftMode.SELECTED, {}, mean_kind=MeanKind.CONSTANT,
+                                      max_iter=80, interaction=True)
+    assert set(fits) == {False, True} and chosen is fits[True]
+    chosen, fits = fit_drift_selected(X, still, DriftMode.SELECTED, {}, mean_kind=MeanKind.CONSTANT,
+                                      max_iter=80, interaction=True)
+    assert chosen is fits[False]
+    only, fits = fit_drift_selected(X, still, DriftMode.ON, {}, mean_kind=MeanKind.CONSTANT, max_iter=10)
+    assert set(fits) == {True} and only.hyper.drift is not None
+
+
+def test_common_fidelity_term_numpy_twin_matches_gpytorch():
+    rng = np.random.default_rng(3)
+    X = random_inputs(rng, 40, 2)
+    y = X[:, 0] ** 2 - 0.5 * X[:, 3] + 0.3 * np.sin(5 * X[:, 2] * X[:, 3])
+    surrogate = fit_surrogate(X, y, max_iter=30, interaction=True, drift=True, common=True)
+    assert surrogate.hyper.common is not None
+    A, B = random_inputs(rng, 6, 2), random_inputs(rng, 4, 2)
+    with torch.no_grad():
+        k_torch = surrogate.model.covar_module(torch.tensor(A), torch.tensor(B)).to_dense().numpy()
+    np.testing.assert_allclose(surrogate.hyper.covariance(A, B), k_torch, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(surrogate.hyper.variance(A), np.diag(surrogate.hyper.covariance(A, A)), rtol=1e-10)
+
+
+def test_step_grid_keeps_the_target_steps_exactly_when_they_are_off_the_report_grid():
+    # as Step Law's target of 569 steps with reports every 40 (rounded to 560, the target was never reached)
+    problem = OBJECTIVE.problem()
+    problem = dataclasses.replace(problem, target=dataclasses.replace(problem.target, steps=1540))
+    problem.ladder = dataclasses.replace(problem.ladder, max_steps=2000)
+    grid = FidelityEncoder(problem).step_grid(2.0)
+    assert grid[-1] == 1540 and grid == sorted(set(grid))
+    every = problem.ladder.report_every
+    assert all(g % every == 0 for g in grid[:-1]) and all(g < 1540 for g in grid[:-1])
 
 
 def test_decay_kernel_variance_shrinks_towards_the_target_and_correlation_with_the_target_grows():
@@ -245,6 +307,8 @@ def test_options_are_validated_and_registered():
         MultiScaleCostAwareBO(problem, acquisition="ucb")
     with pytest.raises(InvalidProblemError):
         MultiScaleCostAwareBO(problem, risk=-1.0)
+    with pytest.raises(InvalidProblemError):
+        MultiScaleCostAwareBO(problem, drift="sometimes")
 
 
 # ---------------------------------------------------------------------------------------- end to end
