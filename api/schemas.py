@@ -232,7 +232,8 @@ class BudgetSpec(_Model):
 class SchedulerSpec(_Model):
     name: str = Field(default="random", min_length=1)
     options: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
+    #: seeds numpy's generators, which take non-negative integers only (a negative one failed every ask)
+    seed: int = Field(default=0, ge=0, le=2 ** 63 - 1)
 
 
 _ENTRYPOINT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")

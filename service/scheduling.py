@@ -68,15 +68,54 @@ def _space_field(field: str | None) -> str:
     return "space" if not field or field == "space" else f"space.{field}"
 
 
+#: longest cost formula taken: the scheduler library parses and evaluates it recursively, and a deeply
+#: nested one (5,000 operators) overflowed the interpreter's stack as a 500 (issue 14)
+MAX_FORMULA_LENGTH = 500
+
+
+def _non_finite_field(value: Any, path: str) -> str | None:
+    """The path of the first NaN/inf float in ``value`` (a dumped spec), or ``None``."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) \
+        else ()
+    for key, item in items:
+        found = _non_finite_field(item, f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}")
+        if found is not None:
+            return found
+    return None
+
+
+def check_finite(spec: StudySpec) -> None:
+    """JSON ``Infinity``/``NaN`` anywhere in a study is a 422 naming the field, on every database (PostgreSQL
+    refused them with an SQL error, SQLite stored ``null`` and broke the SDK's schema). A parameter's field
+    is named as the space parser names it (``space.lr``), the message says where in it."""
+    for p in spec.space:
+        if (found := _non_finite_field(p.model_dump(), f"space.{p.name}")) is not None:
+            raise InvalidArgumentError(f"parameter {p.name!r}: {found} is not a finite number (NaN and infinity "
+                                       "are not accepted)", field=f"space.{p.name}")
+    for name, value in spec.model_dump(exclude={"space"}).items():
+        if (found := _non_finite_field(value, name)) is not None:
+            raise InvalidArgumentError(f"{found} is not a finite number (NaN and infinity are not accepted)",
+                                       field=found)
+
+
 def build_problem(spec: StudySpec) -> Problem:
     """The scheduler library's :class:`Problem` for a study; its validation errors become 422s."""
+    check_finite(spec)
     raw = spec.problem_dict()
+    formula = raw["cost"].get("formula")
+    if isinstance(formula, str) and len(formula) > MAX_FORMULA_LENGTH:
+        raise InvalidArgumentError(f"cost formula is {len(formula)} characters long; at most "
+                                   f"{MAX_FORMULA_LENGTH} are accepted", field="cost.formula")
     try:  # the cost model first, so that arithmetic in a user formula is blamed on the formula
         make_cost_model(raw["cost"])
     except InvalidProblemError as e:
         raise InvalidArgumentError(e.message, field=e.field or "cost") from None
     except (ArithmeticError, TypeError, ValueError) as e:
         raise InvalidArgumentError(f"cost model: {e}", field="cost") from None
+    except RecursionError:  # nesting within the length limit can still be too deep to parse
+        raise InvalidArgumentError("cost formula is nested too deeply", field="cost.formula") from None
     try:
         return Problem.from_dict(raw)
     except InvalidSpaceError as e:
@@ -113,7 +152,7 @@ def validate_spec(spec: StudySpec) -> None:
                                               "costs must be positive and finite", field="cost")
     except InvalidProblemError as e:
         raise InvalidArgumentError(e.message, field=e.field or "cost") from None
-    except (ArithmeticError, ValueError) as e:  # e.g. a formula dividing by zero or taking log of 0
+    except (ArithmeticError, RecursionError, ValueError) as e:  # e.g. a formula dividing by zero or taking log of 0
         raise InvalidArgumentError(f"cost model cannot price the ladder: {e}", field="cost") from None
     build_scheduler(spec, problem)
 

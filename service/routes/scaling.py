@@ -86,6 +86,12 @@ def study_scaling(study_id: int, session: SessionDep, tenant: TenantDep,
     if not runs:
         return ScalingFit(study_id=study.id, variables=[], n_runs=0, loss_points=[],
                           warnings=["no trial has reported a value yet"])
+    if len({(r.n_params, r.data) for r in runs}) < 2:
+        # no law has a slope to fit (and the library's hyperparameter law then fails on an empty regressor
+        # set: a 500 before issue 14); laws the data cannot support come back null with the reason
+        return ScalingFit(study_id=study.id, variables=[], n_runs=len(runs), loss_points=[],
+                          warnings=["every trial ran at one model size and one step count; a scaling law needs "
+                                    "trials at two or more (size, steps) points"])
     out = _fit(runs, strict=False, direction=direction, law=LawKind(law.value),
                options=HuberFitOptions(n_bootstrap=n_bootstrap), tolerance=tolerance,
                predict_at=targets, compute_budgets=compute_budget)
