@@ -118,8 +118,9 @@ def run_demo(console: Console | None = None, *, scheduler: str | None = None, ma
     scheduler = scheduler or pick_scheduler()
     with tempfile.TemporaryDirectory(prefix="scaleladder-demo-") as tmp:
         folder = Path(workdir or tmp)
+        # the study names this module as its (external) workload; the demo's own service trusts it
         app = create_app(Settings(database_url=f"sqlite:///{folder / 'demo.db'}", migrate_on_startup=True,
-                                  executor="external"))
+                                  executor="external", workload_modules=("service.demo",)))
         with transaction(app.state.session_factory) as session:
             token = TokenRepository(session).create("demo", name="demo")
         with ServerThread(app) as server, Client(server.url, token) as client:

@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schedulers.errors import (IllegalTransitionError, InvalidProblemError, InvalidSpaceError, ModelFittingError,
                                SchedulerError, UnknownTrialError)
-from workers.errors import InvalidWorkloadConfigError, UnknownWorkloadError, WorkerError
+from workers.errors import ForbiddenWorkloadError, InvalidWorkloadConfigError, UnknownWorkloadError, WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,7 @@ _SCHEDULER_STATUS: dict[type[SchedulerError], tuple[int, str]] = {
 # worker-package error type -> (status, code), same rule (a study's workload checked at create time)
 _WORKER_STATUS: dict[type[WorkerError], tuple[int, str]] = {
     UnknownWorkloadError: (422, "invalid_argument"),
+    ForbiddenWorkloadError: (422, "invalid_argument"),  # bad input of the study, not the caller's identity
     InvalidWorkloadConfigError: (422, "invalid_argument"),
 }
 

@@ -56,7 +56,10 @@ from service.models import StudyRow, TrialRow, utcnow
 from service.repositories import EventRepository, StudyRepository, TrialRepository
 from service.scheduling import SchedulerCache, StudyRuntime, build_problem, build_scheduler, decode_event
 from service.settings import Settings
+from workers.errors import ForbiddenWorkloadError
 from workers.experiment import build_tuner, experiment_config
+from workers.trainable import checkpoint_prefix, is_within
+from workers.workloads import BUILTIN_WORKLOADS
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +209,12 @@ class DatabaseBridge(SchedulerBridge):
 
     def report(self, sched_trial_id: int, step: int, value: float, result: Mapping[str, Any]) -> Decision:
         ckpt = result.get(TrialKeys.CHECKPOINT_DIR)
+        prefix = self.base_config.get("checkpoint_prefix")
+        if ckpt and prefix and not is_within(str(ckpt), prefix):
+            # the trainable writes under the study's prefix; anything else is not recorded for a restore
+            log.warning("study %s trial %s: checkpoint %s is outside %s; not recorded",
+                        self.study_id, sched_trial_id, ckpt, prefix)
+            ckpt = None
         m = MeasurementCreate(step=step, value=value, checkpoint=str(ckpt) if ckpt else None,
                               elapsed_seconds=float(result.get("time_total_s") or 0.0) or None)
 
@@ -329,6 +338,7 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
     """
     engine = make_engine(settings)
     factory = make_session_factory(engine)
+    storage = Path(storage_path or Path.home() / ".scaleladder" / "ray").resolve()
     try:
         with transaction(factory) as session:
             study = session.get(StudyRow, study_id)
@@ -336,6 +346,7 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
                 raise ExecutorError(f"study {study_id} not found")
             spec = StudySpec.model_validate(study.spec)
             tenant = study.tenant
+            prefix = checkpoint_prefix(storage / "checkpoints", tenant, study_id)
             problem = build_problem(spec)
             events = [decode_event(p) for p in EventRepository(session).load(study_id)]
             sched = build_scheduler(spec, problem).replay(events)
@@ -343,18 +354,30 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
             for row in session.scalars(select(TrialRow).where(TrialRow.study_id == study_id,
                                                               TrialRow.checkpoint.is_not(None))):
                 step = checkpoint_step(row.checkpoint)
-                if step is not None and Path(row.checkpoint).exists():
+                if not is_within(row.checkpoint, prefix):
+                    # a client's report or complete can set any string here (external workers keep their
+                    # own checkpoints); only this study's own directory is ever restored from
+                    log.warning("study %s trial %s: recorded checkpoint %s is outside %s; the trial restarts "
+                                "from step 0", study_id, row.number, row.checkpoint, prefix)
+                elif step is not None and Path(row.checkpoint).exists():
                     checkpoints[row.number] = (row.checkpoint, step)
         workload = (spec.workload.name or spec.workload.entrypoint) if spec.workload else DEFAULT_WORKLOAD
         args = dict(spec.workload.args) if spec.workload else {}
-        storage = Path(storage_path or Path.home() / ".scaleladder" / "ray").resolve()
         cpus = float(ray.available_resources().get("CPU", 1.0)) if ray.is_initialized() else 1.0
         bridge = DatabaseBridge(
             sched, session_factory=factory, study_id=study_id, tenant=tenant, checkpoints=checkpoints,
             max_consecutive_failures=max_consecutive_failures,
             base_config=experiment_config(workload, args, study_id=study_id, seed=spec.scheduler.seed,
-                                          checkpoint_root=str(storage / "checkpoints")),
+                                          checkpoint_prefix=str(prefix),
+                                          workload_modules=list(settings.workload_modules)),
             max_concurrent=max_concurrent or max(1, int(cpus // max(s.cpus for s in problem.ladder.sizes))))
+        try:
+            # the deployment's policy may have narrowed since the study was created: refuse before any trial
+            settings.workload_policy.check(BUILTIN_WORKLOADS.get(workload, workload))
+        except ForbiddenWorkloadError as e:
+            log.warning("study %s: %s", study_id, e.message)
+            bridge.close_study(e.message)
+            return StudyState.FAILED
         callback = StudyMetricsCallback(study_id, bridge)
         StudyStopper.requested.discard(study_id)
         tuner = build_tuner(bridge, name=f"study-{study_id}-{int(time.time())}", storage_path=storage,

@@ -31,7 +31,7 @@ from schedulers.base import Decision as SchedulerDecision
 from service.errors import ConflictError, InvalidArgumentError
 from service.models import StudyRow, TrialRow, utcnow
 from service.repositories import EventRepository, MeasurementRepository, TrialRepository
-from workers.workloads import check_workload
+from workers.workloads import BUILTIN_ONLY, WorkloadPolicy, check_workload
 
 
 # ----------------------------------------------------------------------------------------- encoding
@@ -135,13 +135,14 @@ def build_scheduler(spec: StudySpec, problem: Problem) -> Scheduler:
         raise InvalidArgumentError(f"scheduler {spec.scheduler.name!r}: {e}", field="scheduler.options") from None
 
 
-def validate_spec(spec: StudySpec) -> None:
+def validate_spec(spec: StudySpec, workloads: WorkloadPolicy = BUILTIN_ONLY) -> None:
     """Everything the scheduler library checks, checked at create time (422 naming the field), including
     a cost model that cannot price some rung of the ladder (which would otherwise fail at the first report),
     and the workload (a misspelt built-in name or a missing entrypoint module would otherwise fail every
-    trial; :func:`workers.workloads.check_workload`)."""
+    trial, and an entrypoint outside ``workloads``, the deployment's ``Settings.workload_policy``, is code
+    the tenant may not run; :func:`workers.workloads.check_workload`)."""
     if spec.workload is not None:
-        check_workload(name=spec.workload.name, entrypoint=spec.workload.entrypoint)
+        check_workload(name=spec.workload.name, entrypoint=spec.workload.entrypoint, policy=workloads)
     problem = build_problem(spec)
     try:
         for size in problem.ladder.sizes:

@@ -6,11 +6,14 @@ it to :func:`service.app.create_app`.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from workers.workloads import WorkloadPolicy
 
 
 def default_database_url() -> str:
@@ -38,11 +41,35 @@ class Settings(BaseSettings):
     #: How studies run: ``external`` (ask/tell workers) or ``ray``; see ``service.executors.EXECUTORS``.
     executor: str = "external"
     executor_options: dict[str, Any] = Field(default_factory=dict)
+    #: Module prefixes (``my_project``, ``team.models``) whose code a study may name as its workload
+    #: entrypoint; empty: the built-in workloads only. Every listed module runs on the Ray workers at a
+    #: tenant's request, so list only code you trust (docs/deployment.md, "Trust model"). The environment
+    #: takes a comma-separated list or a JSON array.
+    workload_modules: Annotated[tuple[str, ...], NoDecode] = ()
     #: Live scheduler instances kept per process (keyed by study), so the usual ask/tell does not replay.
     scheduler_cache_size: int = Field(default=128, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=1000, ge=1)
+
+    @field_validator("workload_modules", mode="before")
+    @classmethod
+    def _split_modules(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            return tuple(json.loads(text)) if text.startswith("[") else tuple(p.strip() for p in text.split(",")
+                                                                               if p.strip())
+        return value
+
+    @field_validator("workload_modules")
+    @classmethod
+    def _check_modules(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        WorkloadPolicy(value)  # its ValueError names a prefix that is not a module name
+        return value
+
+    @property
+    def workload_policy(self) -> WorkloadPolicy:
+        return WorkloadPolicy(self.workload_modules)
 
     @property
     def is_sqlite(self) -> bool:

@@ -16,6 +16,11 @@ class UnknownWorkloadError(WorkerError, LookupError):
     """The study names a workload that is neither built in nor an importable ``module:function``."""
 
 
+class ForbiddenWorkloadError(WorkerError, PermissionError):
+    """The study names code outside the modules this deployment lets workers import
+    (:class:`workers.workloads.WorkloadPolicy`): a tenant would choose what Ray workers run."""
+
+
 class InvalidWorkloadConfigError(WorkerError, ValueError):
     """A workload got a configuration it cannot run (missing size width, bad argument...)."""
 

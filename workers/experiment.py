@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 from ray import tune
 
 from schedulers.ray_adapter import LadderTrialScheduler, SchedulerBridge, SchedulerSearcher, TrialKeys
-from workers.trainable import make_trainable
+from workers.trainable import checkpoint_prefix, make_trainable
 
 
 def quiet_tune_env() -> None:
@@ -36,13 +36,15 @@ def build_tuner(bridge: SchedulerBridge, *, name: str, storage_path: str | os.Pa
                 callbacks: Sequence[tune.Callback] = (), max_failures: int = 2,
                 stop: tune.Stopper | None = None, verbose: int = 0) -> tune.Tuner:
     """A ``Tuner`` running the study behind ``bridge``. ``bridge.base_config`` must name the ``workload``
-    (and may carry ``args``, ``checkpoint_root``, ``checkpoint_every``). ``name`` names the experiment and
+    (and may carry ``args``, ``workload_modules``, ``checkpoint_prefix``, ``checkpoint_every``; without a
+    prefix, checkpoints go under ``<storage_path>/checkpoints`` for tenant ``local``). ``name`` names the experiment and
     its trainable: it must be unique among the experiments running at once on one Ray job (see
     :func:`workers.trainable.make_trainable`)."""
     quiet_tune_env()
     problem = bridge.scheduler.problem
     bridge.base_config.setdefault("min_steps", problem.ladder.min_steps)
-    bridge.base_config.setdefault("checkpoint_root", str(Path(storage_path) / "checkpoints"))
+    bridge.base_config.setdefault("checkpoint_prefix", str(checkpoint_prefix(
+        Path(storage_path) / "checkpoints", "local", bridge.base_config.get(TrialKeys.STUDY_ID, "local"))))
     searcher = SchedulerSearcher(bridge)
     return tune.Tuner(
         make_trainable(problem, name),

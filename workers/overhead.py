@@ -62,7 +62,8 @@ def measure(bridge: Any, folder: Path, slots: int) -> dict[str, float]:
 def sleeper_config(work: float, folder: Path) -> dict[str, Any]:
     from workers.experiment import experiment_config
 
-    return experiment_config("workers.overhead:sleeper", {"work": work, "log": str(folder / "busy.jsonl")})
+    return experiment_config("workers.overhead:sleeper", {"work": work, "log": str(folder / "busy.jsonl")},
+                             workload_modules=["workers.overhead"])  # the measurement's own sleeper
 
 
 def in_memory_bridge(trials: int, reports: int, work: float, slots: int, folder: Path) -> Any:

@@ -1,19 +1,23 @@
 """The Ray Tune function trainable that runs one trial segment of a study, and its per-size resources.
 
-``run_trial(config)`` loads the study's workload (built-in name or ``module:function``), resumes from
-``ray.tune.get_checkpoint()`` (Tune's own: a PAUSEd trial or a worker that died) or, failing that, from
-``config["restore_from"]`` (a checkpoint directory recorded in the database before the control plane
-restarted), trains to ``config["steps"]`` and reports every measurement with ``ray.tune.report``.
+``run_trial(config)`` loads the study's workload (built-in name or ``module:function``, if the
+``workload_modules`` of the config, the deployment's :class:`workers.workloads.WorkloadPolicy`, allow it),
+resumes from ``ray.tune.get_checkpoint()`` (Tune's own: a PAUSEd trial or a worker that died) or, failing
+that, from ``config["restore_from"]`` (a checkpoint directory recorded in the database before the control
+plane restarted, refused unless it lies under the study's own prefix), trains to ``config["steps"]`` and
+reports every measurement with ``ray.tune.report``.
 
 Checkpoints are attached only at steps where the scheduler may pause or promote (the segment's end and the
 geometric rungs ``min_steps * eta^k``) and every ``checkpoint_every`` steps for crash recovery, not on
 every report: each checkpoint makes Tune snapshot its experiment state, 3-7x slower when done per step.
 A checkpoint is a directory with ``state.pt`` (what the workload offered) under
-``<checkpoint_root>/study-<id>/trial-<id>/step-<step>``; its path is reported as ``checkpoint_dir`` so the
-service can record it. Only the last few directories per trial are kept.
+``<checkpoint_prefix>/trial-<id>/step-<step>``, where the prefix is the study's own,
+:func:`checkpoint_prefix` (``<storage>/checkpoints/tenant-<tenant>/study-<id>``), chosen by the study's
+runner; its path is reported as ``checkpoint_dir`` so the service can record it. Only the last few
+directories per trial are kept.
 
-Config keys are :class:`schedulers.ray_adapter.TrialKeys` plus ``workload``, ``args``, ``checkpoint_root``,
-``checkpoint_every``, ``min_steps`` and ``checkpoint_etas``.
+Config keys are :class:`schedulers.ray_adapter.TrialKeys` plus ``workload``, ``workload_modules``, ``args``,
+``checkpoint_prefix``, ``checkpoint_every``, ``min_steps`` and ``checkpoint_etas``.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
+from urllib.parse import quote
 
 import torch
 from ray import tune
@@ -34,7 +39,7 @@ from ray.tune.trainable.function_trainable import wrap_function
 from schedulers.problem import Problem
 from schedulers.ray_adapter import TrialKeys
 from workers.errors import UnsafeCheckpointError
-from workers.workloads import load_workload
+from workers.workloads import WorkloadPolicy, load_workload
 
 STATE_FILE = "state.pt"
 KEEP_CHECKPOINTS = 3
@@ -55,10 +60,27 @@ def is_checkpoint_step(step: int, steps: int, min_steps: int, etas: tuple[int, .
     return False
 
 
+def checkpoint_prefix(root: str | os.PathLike, tenant: str, study_id: int | str) -> Path:
+    """The one directory under which a study's checkpoints live: ``<root>/tenant-<tenant>/study-<id>``.
+
+    The server side (the study's runner) chooses it, never a client, and a checkpoint path outside it is
+    neither recorded nor restored from (:func:`is_within`): a path in a report could otherwise name another
+    tenant's checkpoint. The tenant is percent-encoded so that no tenant name can leave its directory."""
+    return Path(root).resolve() / f"tenant-{quote(tenant, safe='')}" / f"study-{study_id}"
+
+
+def is_within(path: str | os.PathLike, prefix: str | os.PathLike) -> bool:
+    """Whether ``path`` lies under ``prefix`` once both are resolved (``..`` and symlinks followed)."""
+    try:
+        return Path(path).resolve().is_relative_to(Path(prefix).resolve())
+    except (OSError, ValueError):
+        return False
+
+
 def load_checkpoint_state(directory: str | os.PathLike) -> dict[str, Any] | None:
     """The ``checkpoint_state`` saved in ``directory`` (``None`` if it holds none), loaded with
-    ``weights_only=True``: a checkpoint path can come from a client's report, and an unrestricted unpickle
-    would run whatever code the file names. Built-in workloads save only state dicts and ints, which this
+    ``weights_only=True``: a checkpoint file is written by a tenant's workload, and an unrestricted
+    unpickle would run whatever code the file names. Built-in workloads save only state dicts and ints, which this
     loads; anything else raises :class:`UnsafeCheckpointError`."""
     path = Path(directory) / STATE_FILE
     if not path.exists():
@@ -78,18 +100,24 @@ def _prune(trial_dir: Path, keep: int) -> None:
 
 def run_trial(config: dict[str, Any]) -> None:
     """Tune function trainable: one segment of one trial (see the module docstring)."""
-    workload = load_workload(str(config["workload"]))
+    # checked here again, not only when the study was created: the worker is where the code would run
+    workload = load_workload(str(config["workload"]), WorkloadPolicy(tuple(config.get("workload_modules") or ())))
+    prefix = Path(config.get("checkpoint_prefix") or checkpoint_prefix(
+        Path(tempfile.gettempdir()) / "scaleladder-checkpoints", "local", config.get(TrialKeys.STUDY_ID, "local")))
     state = None
     tune_ckpt = tune.get_checkpoint()
     if tune_ckpt is not None:
         with tune_ckpt.as_directory() as d:
             state = load_checkpoint_state(d)
     elif config.get(TrialKeys.RESTORE_FROM):
-        state = load_checkpoint_state(config[TrialKeys.RESTORE_FROM])
+        restore = config[TrialKeys.RESTORE_FROM]
+        if not is_within(restore, prefix):  # the runner filters these out; this is the worker's own check
+            raise UnsafeCheckpointError(f"checkpoint {restore} is outside the study's checkpoint prefix {prefix}; "
+                                        "refused")
+        state = load_checkpoint_state(restore)
     steps = int(config[TrialKeys.STEPS])
     start_step = min(int(state["step"]), steps) if state else 0
-    root = Path(config.get("checkpoint_root") or tempfile.gettempdir()) / "scaleladder-checkpoints"
-    trial_dir = root / f"study-{config.get(TrialKeys.STUDY_ID, 'local')}" / f"trial-{config[TrialKeys.TRIAL_ID]}"
+    trial_dir = prefix / f"trial-{config[TrialKeys.TRIAL_ID]}"
     min_steps = int(config.get("min_steps") or config.get(TrialKeys.REPORT_EVERY) or 1)
     etas = tuple(int(e) for e in config.get("checkpoint_etas", (2, 3)))
     every = config.get("checkpoint_every")

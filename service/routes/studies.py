@@ -59,9 +59,9 @@ def cancel_study(study_id: StudyId, session: SessionDep, tenant: TenantDep, cach
 
 
 @router.post("", response_model=Study, status_code=status.HTTP_201_CREATED, summary="Create a study")
-def create_study(spec: StudySpec, session: SessionDep, tenant: TenantDep) -> Study:
+def create_study(spec: StudySpec, session: SessionDep, tenant: TenantDep, settings: SettingsDep) -> Study:
     """Validates the whole problem with the scheduler library first: 422 names the offending field."""
-    validate_spec(spec)
+    validate_spec(spec, settings.workload_policy)
     return study_out(StudyRepository(session).add(tenant, spec))
 
 

@@ -40,7 +40,7 @@ def record_workload(config, reporter):
 
 
 def run(sched, tmp_path, *, budget, max_concurrent=2, workload="mlp", args=None):
-    bridge = SchedulerBridge(sched, base_config=experiment_config(workload, args or {}),
+    bridge = SchedulerBridge(sched, base_config=experiment_config(workload, args or {}, workload_modules=["tests.ray"]),
                              budget=budget, max_concurrent=max_concurrent)
     build_tuner(bridge, name="t", storage_path=tmp_path / "ray").fit()
     return bridge

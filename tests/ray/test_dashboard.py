@@ -35,7 +35,8 @@ def test_trial_actors_are_named_by_study_and_trial(ray_with_dashboard, tmp_path)
         "fidelity": {"steps": {"min": 10, "max": 20, "report_every": 10}, "sizes": [{"name": "w8", "params": 1e3}]},
         "target": {"steps": 20, "size": "w8"}})
     bridge = SchedulerBridge(make_scheduler("random", problem, seed=0), budget=StudyBudget(max_trials=1),
-                             base_config=experiment_config("tests.ray.workloads:paced", study_id=7))
+                             base_config=experiment_config("tests.ray.workloads:paced", study_id=7,
+                                                           workload_modules=["tests.ray"]))
     name = f"study-7-{os.getpid()}"
     build_tuner(bridge, name=name, storage_path=tmp_path / "ray").fit()
     deadline, actors = time.time() + 30, []

@@ -33,7 +33,7 @@ SPEC = {
 
 def test_a_study_whose_trials_keep_failing_fails_with_the_workers_error(ray_cluster, tmp_path):
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'fail.db'}", migrate_on_startup=True,
-                              executor="ray", executor_options={"storage_path": str(tmp_path / "ray"),
+                              workload_modules=("tests.ray",), executor="ray", executor_options={"storage_path": str(tmp_path / "ray"),
                                                                 "max_concurrent": 1, "max_failures": 1,
                                                                 "max_consecutive_failures": 3, "recover": False}))
     with transaction(app.state.session_factory) as session:

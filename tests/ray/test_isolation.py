@@ -47,7 +47,7 @@ def specs(tmp_path) -> dict[str, dict]:
 
 def test_three_studies_with_different_ladders_run_at_once_on_one_ray(ray_cluster, tmp_path):
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'iso.db'}", migrate_on_startup=True,
-                              executor="ray", executor_options={"storage_path": str(tmp_path / "ray"),
+                              workload_modules=("tests.ray",), executor="ray", executor_options={"storage_path": str(tmp_path / "ray"),
                                                                 "max_concurrent": 1, "recover": False}))
     with transaction(app.state.session_factory) as session:
         token = TokenRepository(session).create("alice")

@@ -40,7 +40,8 @@ SPEC = {
 
 def _runner(db_url: str, study_id: int, storage: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "SCALELADDER_DATABASE_URL": db_url, "RAY_AUTH_MODE": "disabled",
-           "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+           "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1",
+           "SCALELADDER_WORKLOAD_MODULES": "tests.ray"}
     # its own session, so the runner and the local Ray it starts can be killed together
     return subprocess.Popen([sys.executable, "-m", "service.ray_runner", str(study_id), "--num-cpus", "2",
                              "--max-concurrent", "2", "--storage-path", str(storage)],

@@ -37,3 +37,16 @@ def test_auth_disabled_acts_as_the_default_tenant(tmp_path, study_spec):
         created = http.post("/v1/studies", json=study_spec)
         assert created.status_code == 201 and created.json()["tenant"] == "lab"
         assert [s["id"] for s in http.get("/v1/studies").json()["items"]] == [created.json()["id"]]
+
+
+def test_workload_modules_come_from_the_environment_as_a_list(monkeypatch):
+    assert Settings().workload_modules == ()  # built-in workloads only
+    monkeypatch.setenv("SCALELADDER_WORKLOAD_MODULES", "my_project, team.models")
+    s = Settings()
+    assert s.workload_modules == ("my_project", "team.models")
+    assert s.workload_policy.allows("team.models.lm:train") and not s.workload_policy.allows("os:system")
+    monkeypatch.setenv("SCALELADDER_WORKLOAD_MODULES", '["my_project"]')
+    assert Settings().workload_modules == ("my_project",)
+    monkeypatch.setenv("SCALELADDER_WORKLOAD_MODULES", "os; rm -rf")
+    with pytest.raises(ValueError, match="not a dotted module name"):
+        Settings()

@@ -8,8 +8,8 @@ import math
 
 import pytest
 
-from workers.errors import UnknownWorkloadError
-from workers.workloads import BUILTIN_WORKLOADS, load_workload
+from workers.errors import ForbiddenWorkloadError, UnknownWorkloadError
+from workers.workloads import BUILTIN_WORKLOADS, WorkloadPolicy, load_workload
 from workers.workloads.lm import coord_check
 from workers.workloads.parametrization import Parametrization
 
@@ -23,7 +23,7 @@ def user_workload(config, reporter):
             reporter(step, 1.0 / step)
 
 
-def run(name, steps, start_step=0, checkpoint=None, **kw):
+def run(name, steps, start_step=0, checkpoint=None, policy=WorkloadPolicy(), **kw):
     reports, states = [], {}
 
     def reporter(step, value, checkpoint_state=None):
@@ -34,7 +34,7 @@ def run(name, steps, start_step=0, checkpoint=None, **kw):
     config = {"params": kw.pop("params", {"lr": 1e-2}), "size": "s", "steps": steps, "start_step": start_step,
               "report_every": kw.pop("report_every", 10), "seed": 3, "checkpoint": checkpoint,
               "size_extra": {"width": kw.pop("width", 16)}, "args": kw.pop("args", TINY_LM)}
-    load_workload(name)(config, reporter)
+    load_workload(name, policy)(config, reporter)
     return reports, states
 
 
@@ -63,11 +63,26 @@ def test_divergence_is_reported_as_non_finite_not_raised():
 
 
 def test_user_workload_by_module_path_and_unknown_names():
-    reports, _ = run("tests.workers.test_workloads:user_workload", 20, report_every=10)
+    allowed = WorkloadPolicy(("tests.workers", "no.such"))
+    reports, _ = run("tests.workers.test_workloads:user_workload", 20, report_every=10, policy=allowed)
     assert reports == [(10, 0.1), (20, 0.05)]
     for bad in ("no_such_workload", "tests.workers.test_workloads:missing", "no.such.module:fn"):
         with pytest.raises(UnknownWorkloadError):
-            load_workload(bad)
+            load_workload(bad, allowed)
+
+
+def test_a_worker_loads_only_the_modules_the_policy_allows():
+    # the default policy: the built-in workloads, by name or by their own module:function, and nothing else
+    assert load_workload("workers.workloads.mlp:mlp") is load_workload("mlp")
+    narrow = WorkloadPolicy(("tests.workers",))
+    for entrypoint, policy in [("tests.workers.test_workloads:user_workload", WorkloadPolicy()),
+                               ("os:system", narrow), ("tests.workers_x:fn", narrow), ("tests:fn", narrow),
+                               ("workers.workloads.corpus:load_corpus", WorkloadPolicy())]:
+        with pytest.raises(ForbiddenWorkloadError) as e:
+            load_workload(entrypoint, policy)
+        assert e.value.field == "workload.entrypoint"
+    with pytest.raises(ValueError):
+        WorkloadPolicy(("os; rm",))
 
 
 @pytest.mark.slow
