@@ -8,6 +8,7 @@ And ``demo``, which runs a whole ask/tell study in-process.
 
 from __future__ import annotations
 
+import errno
 import json
 from pathlib import Path
 from typing import Annotated, Optional
@@ -74,9 +75,34 @@ def serve(database_url: DatabaseUrl = None,
     # so embedding the app (tests, ask/tell-only deployments) never starts Ray by accident.
     settings = _settings(database_url, executor=executor,
                          **({} if migrate is None else {"migrate_on_startup": migrate}))
+    # Bind first and keep the socket for uvicorn: building the app starts Ray and recovers RUNNING studies,
+    # which a server that cannot listen must not do (it would run another server's studies, then fail).
+    sock = _listen(host, port)
     console.print(f"serving on http://{host}:{port} (database {_redact(settings.database_url)}, "
                   f"executor {settings.executor}, auth {'on' if settings.auth_enabled else 'OFF'})")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level=log_level))
+    server.run(sockets=[sock])
+
+
+def _listen(host: str, port: int):
+    """A TCP socket bound to ``host:port``; a clear error (exit 1) if the port is taken or the host wrong."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        _fail(f"cannot listen on {host}:{port}: {e}")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no conflict
+    try:
+        sock.bind(address)
+    except OSError as e:
+        sock.close()
+        reason = "the port is in use (another scaleladder serve?); pick another with --port" \
+            if e.errno == errno.EADDRINUSE else e.strerror or str(e)
+        _fail(f"cannot listen on {host}:{port}: {reason}. Nothing was started.")
+    sock.set_inheritable(True)
+    return sock
 
 
 def _redact(url: str) -> str:
