@@ -101,6 +101,13 @@ def _matern52(A: np.ndarray, B: np.ndarray, lengthscales: np.ndarray) -> np.ndar
     return (1.0 + r + r * r / 3.0) * np.exp(-r)
 
 
+def _rbf(A: np.ndarray, B: np.ndarray, lengthscales: np.ndarray) -> np.ndarray:
+    """RBF correlation ``a x b`` of ``a x k`` and ``b x k`` fidelity columns with ARD lengthscales ``k``."""
+    a, b = A / lengthscales, B / lengthscales
+    sq = (a * a).sum(1)[:, None] + (b * b).sum(1)[None, :] - 2.0 * a @ b.T
+    return np.exp(-0.5 * np.clip(sq, 0.0, None))
+
+
 @dataclass(frozen=True)
 class Hyperparameters:
     """The fitted GP as plain arrays, evaluated in numpy (GPyTorch's lazy kernels cost milliseconds per call
@@ -160,15 +167,10 @@ class Hyperparameters:
         k = self.outputscale * k
         if self.interaction is not None:
             scale, lengthscales, fid_lengthscales = self.interaction
-            cols = slice(d, d + len(fid_lengthscales))
-            fa, fb = A[:, cols] / fid_lengthscales, B[:, cols] / fid_lengthscales
-            fsq = (fa * fa).sum(1)[:, None] + (fb * fb).sum(1)[None, :] - 2.0 * fa @ fb.T
-            k = k + scale * _matern52(za, zb, lengthscales) * np.exp(-0.5 * np.clip(fsq, 0.0, None))
+            k = k + scale * _matern52(za, zb, lengthscales) * _rbf(A[:, d: d + 2], B[:, d: d + 2], fid_lengthscales)
         if self.common is not None:
             scale, fid_lengthscales = self.common
-            fa, fb = A[:, d: d + 2] / fid_lengthscales, B[:, d: d + 2] / fid_lengthscales
-            fsq = (fa * fa).sum(1)[:, None] + (fb * fb).sum(1)[None, :] - 2.0 * fa @ fb.T
-            k = k + scale * np.exp(-0.5 * np.clip(fsq, 0.0, None))
+            k = k + scale * _rbf(A[:, d: d + 2], B[:, d: d + 2], fid_lengthscales)
         return k
 
     def configs(self, A: np.ndarray) -> np.ndarray:
