@@ -76,9 +76,23 @@ def run_ray_demo(console: Console | None = None, *, scheduler: str | None = None
         folder = Path(workdir or tmp)
         started = not ray.is_initialized()
         if started:
-            console.print(f"starting a local Ray ({num_cpus} CPUs)...")
-            ray.init(num_cpus=num_cpus, include_dashboard=dashboard, log_to_driver=False,
-                     configure_logging=False, namespace="scaleladder")
+            console.print(f"starting a local Ray ({num_cpus} CPUs{', with its dashboard' if dashboard else ''})...")
+            try:
+                context = ray.init(num_cpus=num_cpus, include_dashboard=dashboard, log_to_driver=False,
+                                   configure_logging=False, namespace="scaleladder")
+            except Exception as e:  # the dashboard's packages (ray[default]) missing or broken: run without
+                if not dashboard:
+                    raise
+                console.print(f"[yellow]the Ray dashboard cannot start ({type(e).__name__}: {e}); running without it[/]")
+                ray.shutdown()
+                context = ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                                   configure_logging=False, namespace="scaleladder")
+            url = getattr(context, "dashboard_url", None)
+            console.print(f"Ray dashboard: http://{url} (Actors: the study runner and its trials)" if url else
+                          "Ray dashboard: not running" + ("" if dashboard else " (--dashboard starts it)")
+                          + ("; its packages may be missing: pip install 'ray[default]'" if dashboard else ""))
+        else:
+            console.print("Ray dashboard: this Ray was started elsewhere; see its own dashboard, if any")
         app = create_app(Settings(database_url=f"sqlite:///{folder / 'demo.db'}", migrate_on_startup=True,
                                   executor="ray", executor_options={"storage_path": str(folder / "ray"),
                                                                     "recover": False}))

@@ -77,6 +77,8 @@ def test_scaleladder_demo_runs_the_mup_transformer_on_ray(ray_cluster):
     result = CliRunner().invoke(cli, ["demo", "--scheduler", "random", "--trials", "1", "--budget", "0.3"])
     assert result.exit_code == 0, result.output
     assert "muP transformer" in result.output
+    # the test's Ray was started without a dashboard, by the fixture: the demo says it cannot point at one
+    assert "Ray dashboard: this Ray was started elsewhere" in result.output
     assert "study 1 completed: 1 trials" in result.output.replace("\n", " ")
     assert "Recommendation at the target (w128, 300 steps)" in result.output.replace("\n", " ")
 
