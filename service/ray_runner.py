@@ -205,7 +205,11 @@ class DatabaseBridge(SchedulerBridge):
             return None
         if number is None:
             return None
-        return self._as_suggestion(number), number in known
+        suggestion = self._as_suggestion(number)
+        log.info("study %s trial %s %s: %s, steps %s..%s", self.study_id, number,
+                 "resumed" if number in known else "started", suggestion.size, suggestion.start_step,
+                 suggestion.steps)
+        return suggestion, number in known
 
     def report(self, sched_trial_id: int, step: int, value: float, result: Mapping[str, Any]) -> Decision:
         ckpt = result.get(TrialKeys.CHECKPOINT_DIR)
@@ -225,7 +229,13 @@ class DatabaseBridge(SchedulerBridge):
                 return WireDecision.STOP
             return rt.report([(row, m)]).results[0].decision
 
-        return Decision(self._runtime_call(tell).value)
+        decision = Decision(self._runtime_call(tell).value)
+        # one line per report (what the runner's log is for: following a study); PAUSE and STOP say why
+        # the trial's segment ends
+        log.info("study %s trial %s reported %.6g at step %s%s: %s", self.study_id, sched_trial_id, value, step,
+                 " (checkpoint)" if ckpt else "", {Decision.CONTINUE: "continue", Decision.PAUSE: "paused",
+                                                   Decision.STOP: "stopped"}.get(decision, decision))
+        return decision
 
     def end(self, sched_trial_id: int, error: str | None = None) -> None:
         """The Ray trial ended. A failure is recorded with the worker's own exception (the adapter only
@@ -242,7 +252,9 @@ class DatabaseBridge(SchedulerBridge):
             if error is None:
                 self._failures = (None, 0)
                 rt.complete(row)
+                log.info("study %s trial %s ended: %s", self.study_id, sched_trial_id, row.state.value)
                 return
+            log.info("study %s trial %s failed: %s", self.study_id, sched_trial_id, error)
             last, count = self._failures
             self._failures = (error, count + 1 if error == last else 1)
             rt.fail(row, error)
@@ -397,11 +409,23 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
         engine.dispose()
 
 
+def show_progress() -> None:
+    """This module's INFO lines (trial started, reported, paused, stopped, ended) on stderr: in a runner
+    actor that is its Ray log (dashboard: Actors -> scaleladder-study-<id> -> logs). Python's default
+    (WARNING) would leave only errors there."""
+    if not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        log.addHandler(handler)
+    log.setLevel(logging.INFO)
+
+
 @ray.remote(num_cpus=0, max_concurrency=4)
 class StudyRunner:
     """The named actor (``scaleladder-study-<id>``) that runs one study's Tune experiment."""
 
     def __init__(self, settings: dict[str, Any], study_id: int, options: dict[str, Any]) -> None:
+        show_progress()
         self.settings = Settings(**settings)
         self.study_id = study_id
         self.options = options
@@ -576,6 +600,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num-cpus", type=int, default=None)
     a = p.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    show_progress()
     ray.init(address=os.environ.get("RAY_ADDRESS"), num_cpus=a.num_cpus, namespace=NAMESPACE,
              include_dashboard=False, log_to_driver=False)
     try:

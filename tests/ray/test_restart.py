@@ -111,5 +111,10 @@ def test_runner_killed_mid_study_then_restarted_loses_and_duplicates_nothing(tmp
     starts = [x for x in map(json.loads, (tmp_path / "work.jsonl").read_text().splitlines())
               if x["event"] == "start" and x["resumed"]]
     assert starts
+    # the runner's log follows the study, not only its errors
+    text = (tmp_path / "runner.log").read_text()
+    for line in (" trial 0 started: m, steps 0..", " trial 0 reported ", " at step 10", ": continue", ": paused",
+                 " resumed: m, steps "):
+        assert line in text, (line, text[-2000:])
     engine.dispose()
     create_engine(db_url).dispose()
