@@ -63,9 +63,9 @@ def test_study_commands(sqlite_server):
         trial.complete()
     result = runner.invoke(app, ["study", "show", str(study_id)], env=env)
     assert result.exit_code == 0, result.output
-    assert "1 completed" in result.output and "recommendation at (base, 1000 steps)" in result.output
+    assert "1 completed" in result.output and "recommendation at (wide, 200 steps)" in result.output
     result = runner.invoke(app, ["study", "show", str(study_id), "--json"], env=env)
-    assert result.exit_code == 0 and '"best_value": 1.001' in result.output
+    assert result.exit_code == 0 and '"best_value": 1.005' in result.output
 
     result = runner.invoke(app, ["study", "watch", str(study_id), "--timeout", "0.2", "--interval", "0.05"], env=env)
     assert result.exit_code == 0 and "is running" in result.output
