@@ -18,6 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from service.settings import Settings
 
 
+#: seconds a request waits for a pooled connection before giving up (SQLAlchemy's default is 30, longer
+#: than the SDK's timeout, so a client retried requests the server was still queueing)
+POOL_TIMEOUT = 10.0
+
+
 def make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
@@ -38,8 +43,9 @@ def make_engine(settings: Settings) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
+    # a request that cannot get a connection within POOL_TIMEOUT seconds answers 503 with Retry-After
     return create_engine(url, pool_size=settings.db_pool_size, max_overflow=settings.db_pool_size,
-                         pool_pre_ping=True)
+                         pool_timeout=POOL_TIMEOUT, pool_pre_ping=True)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -6,10 +6,12 @@ Routers written elsewhere (``service/routes/scaling.py``) use the same ``Session
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Annotated
+import functools
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
@@ -21,9 +23,9 @@ from service.settings import Settings
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session and one transaction per request: committed when the handler returns, rolled back if it
-    raises. ``scope="function"`` (below) commits before the response is sent, so a failed commit is an
-    error response and never a silently lost write."""
+    """One session and one transaction per request. The route commits it before returning
+    (:class:`CommitBeforeResponseRoute`), so a failed commit is an error response, never a silently lost
+    write; if the route raises, the transaction is rolled back here."""
     factory = request.app.state.session_factory
     with factory() as session, session.begin():
         yield session
@@ -34,7 +36,7 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 _bearer = HTTPBearer(auto_error=False, description="an API token from `scaleladder token create`")
 
 
-def get_tenant(request: Request, session: SessionDep,
+def get_tenant(request: Request,
                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> str:
     """The tenant bound to the bearer token (or the default tenant when auth is explicitly disabled)."""
     settings: Settings = request.app.state.settings
@@ -42,7 +44,10 @@ def get_tenant(request: Request, session: SessionDep,
         return settings.default_tenant
     if credentials is None or not credentials.credentials:
         raise UnauthenticatedError("missing bearer token (Authorization: Bearer <token>)")
-    tenant = TokenRepository(session).tenant_for(credentials.credentials)
+    # its own short transaction, not the request's: no connection (and on SQLite no write lock) is held
+    # across the hop from this dependency's worker thread to the route's
+    with request.app.state.session_factory() as own, own.begin():
+        tenant = TokenRepository(own).tenant_for(credentials.credentials)
     if tenant is None:
         raise UnauthenticatedError("unknown or revoked token")
     return tenant
@@ -66,3 +71,29 @@ def get_scheduler_cache(request: Request) -> SchedulerCache:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
 CacheDep = Annotated[SchedulerCache, Depends(get_scheduler_cache)]
+
+
+def _commit_in_route_thread(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """``endpoint`` followed by the commit of its request session, in the same worker thread.
+
+    A yield dependency's exit runs after FastAPI has serialised the response, and both the serialisation and
+    the exit of a sync dependency wait for a threadpool slot: with 50 clients on one study every slot was
+    taken by requests queued on the study's row lock while its holder waited for a slot to commit
+    (issue 14). Committing here releases the lock (and the connection) before anything else is awaited."""
+
+    @functools.wraps(endpoint)  # FastAPI reads the wrapped signature (inspect.unwrap)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = endpoint(*args, **kwargs)
+        for value in kwargs.values():
+            if isinstance(value, Session) and value.in_transaction():
+                value.commit()
+        return result
+
+    return run
+
+
+class CommitBeforeResponseRoute(APIRoute):
+    """The route class of every router: its (sync) endpoint commits the request's transaction itself."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, _commit_in_route_thread(endpoint), **kwargs)

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from schedulers.errors import (IllegalTransitionError, InvalidProblemError, InvalidSpaceError, ModelFittingError,
@@ -93,6 +94,10 @@ def _status(exc: Exception, table: dict[type, tuple[int, str]]) -> tuple[int, st
     return 500, "internal"
 
 
+#: sent with every 503: the SDK (and any HTTP client) backs off and retries
+RETRY_AFTER = {"Retry-After": "1"}
+
+
 def _body(code: str, message: str, field: str | None, retryable: bool) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "field": field, "retryable": retryable}}
 
@@ -115,7 +120,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ServiceError)
     async def _service_error(_: Request, exc: ServiceError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthenticatedError) else None
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, UnauthenticatedError) else \
+            RETRY_AFTER if exc.retryable else None
         return _response(exc.status_code, exc.code, exc.message, exc.field, exc.retryable, headers)
 
     @app.exception_handler(SchedulerError)
@@ -156,4 +162,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database error: %s", exc)
-        return _response(503, "unavailable", "the database is unavailable; retry later", retryable=True)
+        return _response(503, "unavailable", "the database is unavailable; retry later", retryable=True,
+                         headers=RETRY_AFTER)
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _pool_exhausted(_: Request, exc: PoolTimeoutError) -> JSONResponse:
+        # every connection of the pool is in use: overload, not a bug (was a 500 at 50 clients, issue 14)
+        log.warning("database connection pool exhausted: %s", exc)
+        return _response(503, "unavailable", "the service is overloaded (no database connection free); retry",
+                         retryable=True, headers=RETRY_AFTER)

@@ -7,7 +7,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
-router = APIRouter(tags=["health"])
+from service.deps import CommitBeforeResponseRoute
+
+router = APIRouter(tags=["health"], route_class=CommitBeforeResponseRoute)
 
 
 @router.get("/healthz", summary="The process is up")

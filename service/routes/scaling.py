@@ -16,11 +16,11 @@ from api.schemas import Direction as WireDirection
 from api.schemas import TrialState
 from schedulers.problem import Direction
 from schedulers.scaling import HuberFitOptions, InvalidScalingDataError, LawKind, ScalingRun, fit_scaling
-from service.deps import SessionDep, TenantDep
+from service.deps import CommitBeforeResponseRoute, SessionDep, TenantDep
 from service.errors import InvalidArgumentError
 from service.repositories import StudyRepository, TrialRepository
 
-router = APIRouter(prefix="/v1", tags=["scaling"])
+router = APIRouter(prefix="/v1", tags=["scaling"], route_class=CommitBeforeResponseRoute)
 
 #: trials read per query when loading a study's runs
 _PAGE = 1000

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from api.schemas import (BatchResult, Direction, MeasurementBatch, Page, Progress, ProgressPoint, Recommendation,
                          Study, StudySpec, StudyState, SuggestRequest, SuggestResponse, Trial, TrialState)
-from service.deps import CacheDep, ExecutorDep, SessionDep, SettingsDep, TenantDep
+from service.deps import CacheDep, CommitBeforeResponseRoute, ExecutorDep, SessionDep, SettingsDep, TenantDep
 from service.errors import NotFoundError
 from service.lifecycle import StudyAction, apply_action
 from service.models import utcnow
@@ -18,7 +18,7 @@ from service.routes._paging import StudyId, next_token, parse_page
 from service.scheduling import StudyRuntime, validate_spec
 from service.serializers import study_out, trial_out
 
-router = APIRouter(prefix="/v1/studies", tags=["studies"])
+router = APIRouter(prefix="/v1/studies", tags=["studies"], route_class=CommitBeforeResponseRoute)
 
 
 def _runtime(session, tenant: str, study_id: int, cache) -> StudyRuntime:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 
 from api.schemas import (CompleteRequest, Decision, FailRequest, Measurement, MeasurementCreate, ReportResult,
                          ShouldStop, Trial)
-from service.deps import CacheDep, SessionDep, TenantDep
+from service.deps import CacheDep, CommitBeforeResponseRoute, SessionDep, TenantDep
 from service.errors import NotFoundError
 from service.models import TrialRow
 from service.routes._paging import TrialId
@@ -14,7 +14,7 @@ from service.repositories import MeasurementRepository, StudyRepository, TrialRe
 from service.scheduling import StudyRuntime, decision_for_state
 from service.serializers import measurement_out, trial_out
 
-router = APIRouter(prefix="/v1/trials", tags=["trials"])
+router = APIRouter(prefix="/v1/trials", tags=["trials"], route_class=CommitBeforeResponseRoute)
 
 
 def _locked(session, tenant: str, trial_id: int, cache) -> tuple[StudyRuntime, TrialRow]:
