@@ -277,6 +277,7 @@ class StudySpec(_Model):
             "target": self.target.model_dump(exclude_none=True),
             "cost": self.cost.model_dump(mode="json"),
             "direction": self.objective.direction.value,
+            "budget": {"max_cost": self.budget.max_cost},
         }
 
 

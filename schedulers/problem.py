@@ -94,6 +94,10 @@ class Problem:
     target: Target
     cost_model: "CostModel"  # noqa: F821 - see schedulers.cost
     direction: Direction = Direction.MINIMIZE
+    #: the most the study may spend, in target runs (the service's ``budget.max_cost``, the benchmark's
+    #: budget); ``None`` when there is no cost limit. A scheduler may plan with it (the flagship verifies its
+    #: recommendation at the target before it runs out) but never enforces it: its caller does.
+    budget: float | None = None
 
     def __post_init__(self) -> None:
         names = [s.name for s in self.ladder.sizes]
@@ -104,6 +108,8 @@ class Problem:
             raise InvalidProblemError(
                 f"target steps {self.target.steps} outside the ladder's [{self.ladder.min_steps}, "
                 f"{self.ladder.max_steps}]", field="target.steps")
+        if self.budget is not None and not self.budget > 0:
+            raise InvalidProblemError(f"the budget must be > 0 target runs, got {self.budget}", field="budget.max_cost")
         if getattr(self.cost_model, "anchor", False) is None:
             # a learned cost model keeps the target's cost fixed, so budgets in target runs stay meaningful
             self.cost_model.anchor = (self.target.steps, self.ladder.size(self.target.size))
@@ -115,7 +121,8 @@ class Problem:
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "Problem":
-        """Build from the JSON shape of the wire contract (``space``, ``fidelity``, ``target``, ``cost``...)."""
+        """Build from the JSON shape of the wire contract (``space``, ``fidelity``, ``target``, ``cost``,
+        ``direction``, ``budget``)."""
         from schedulers.cost import make_cost_model
 
         fid = raw["fidelity"]
@@ -129,7 +136,12 @@ class Problem:
         target = Target(steps=int(tgt.get("steps", ladder.max_steps)), size=str(tgt.get("size", ladder.sizes[-1].name)))
         return cls(space=SearchSpace.from_dicts(raw["space"]), ladder=ladder, target=target,
                    cost_model=make_cost_model(raw.get("cost") or {}),
-                   direction=Direction(raw.get("direction", "minimize")))
+                   direction=Direction(raw.get("direction", "minimize")),
+                   budget=_optional_float((raw.get("budget") or {}).get("max_cost")))
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def sizes_from(items: Sequence[tuple[str, float]]) -> tuple[ModelSize, ...]:

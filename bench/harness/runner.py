@@ -112,7 +112,9 @@ def run_one(problem_spec: str, data_dir: str | None, strategy: str, seed: int, w
         return {**record, "error": loaded.error}
     t0 = time.perf_counter()
     try:
-        scheduler = loaded.cls(copy.deepcopy(bench.problem), seed=seed, **options)
+        problem = copy.deepcopy(bench.problem)
+        problem.budget = budget  # as the service tells a study's scheduler its budget.max_cost
+        scheduler = loaded.cls(problem, seed=seed, **options)
     except Exception as e:  # noqa: BLE001 - recorded, the benchmark goes on
         return {**record, "error": f"{type(e).__name__}: {e}", "wall_s": time.perf_counter() - t0}
     cluster = SimulatedCluster(bench, scheduler, workers=workers, budget=budget, seed=seed,

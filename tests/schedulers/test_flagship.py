@@ -408,3 +408,70 @@ def test_decisions_condition_on_the_report_not_a_refit():
                  for step in range(100, s.steps + 1, 100)]
     assert scheduler.snapshot()["extra"]["fits"] == fits_after_suggest >= fits
     assert all(d in tuple(Decision) for d in decisions)
+
+
+# ---------------------------------------------------------------------------------------- verification
+def _run_recording_recommendations(scheduler: MultiScaleCostAwareBO) -> list[tuple[float, dict, object]]:
+    """Drive ``scheduler`` with one worker until its problem's budget is spent; for every run handed out at
+    the target fidelity: (remaining budget in target runs, the recommendation just before, the run)."""
+    problem = scheduler.problem
+    target, unit = problem.target, problem.target_cost
+    at_target = []
+    while scheduler.cost_spent < problem.budget * unit:
+        remaining = problem.budget - scheduler.cost_spent / unit
+        recommended = scheduler.recommend().params
+        s = scheduler.resume() or scheduler.suggest(1)[0]
+        if s.size == target.size and s.steps == target.steps:
+            at_target.append((remaining, recommended, s))
+        step = s.start_step
+        while step < s.steps:
+            step = min(step + problem.ladder.report_every, s.steps)
+            if scheduler.report(s.trial_id, step, OBJECTIVE(s.params, step, s.size)) is not Decision.CONTINUE:
+                break
+        scheduler.complete(s.trial_id)
+    return at_target
+
+
+def test_the_recommendation_is_verified_at_the_target_before_the_budget_runs_out_and_replays():
+    problem = OBJECTIVE.problem()
+    problem.budget = 3.0
+    scheduler = MultiScaleCostAwareBO(problem, seed=0, n_init=8)
+    at_target = _run_recording_recommendations(scheduler)
+    # one worker: a verification (1 target run) fits while 1 target run is left, and is due from 2 left
+    verifications = [(left, s) for left, recommended, s in at_target
+                     if 1.0 <= left <= 2.0 and s.params == recommended]
+    assert verifications, [(left, s.trial_id) for left, _, s in at_target]
+    # once the verification ran, the recommendation is not the same unmeasured prediction: it is either
+    # the verified config (now measured at the target) or one the verification ruled in over it
+    _, verification = verifications[0]
+    trial = scheduler.trial(verification.trial_id)
+    assert trial.state is TrialState.STOPPED or trial.last_step == problem.target.steps
+    # the verification is decided from the event log alone, like every other decision
+    replayed = MultiScaleCostAwareBO(dataclasses.replace(problem), seed=0, n_init=8).replay(scheduler.events)
+    assert replayed.snapshot() == scheduler.snapshot()
+    assert replayed.recommend() == scheduler.recommend()
+
+
+def test_verification_is_due_only_with_a_budget_and_only_when_it_can_finish():
+    problem = OBJECTIVE.problem()
+    scheduler = MultiScaleCostAwareBO(problem, seed=0, n_init=4)
+    run_sequential(scheduler, OBJECTIVE, budget=0.5 * problem.target_cost)
+    target = problem.target
+
+    def asks(budget: float | None, n: int, **options) -> tuple[list, dict]:
+        """What a fresh replay of the same history hands out to ``n`` free workers, and its recommendation."""
+        replayed = MultiScaleCostAwareBO(dataclasses.replace(problem, budget=budget), seed=0, n_init=4,
+                                         **options).replay(scheduler.events)
+        resumed = replayed.resume()
+        return ([resumed] if resumed else []) + replayed.suggest(n - bool(resumed)), replayed.recommend().params
+
+    def verifies(handed_out: list, recommended: dict) -> bool:
+        return any(s.size == target.size and s.steps == target.steps and s.params == recommended
+                   for s in handed_out)
+
+    left = scheduler.cost_spent / problem.target_cost + 1.5       # 1.5 target runs left
+    assert verifies(*asks(left, 1))                                # one worker: due, and it fits
+    assert not verifies(*asks(left, 2))                            # two spend 2 target runs while it runs
+    assert not verifies(*asks(left, 1, verify_rounds=0))
+    assert not verifies(*asks(None, 1))                            # no budget: nothing to plan with
+    assert not verifies(*asks(left + 10, 1))                       # not near the end yet
