@@ -346,12 +346,14 @@ class TrialHandle:
 
     def complete(self, checkpoint: str | None = None) -> Trial:
         self.data = Trial.model_validate(self.client.request(
-            "POST", f"/v1/trials/{self.id}:complete", json={"checkpoint": checkpoint}, idempotent=True))
+            "POST", f"/v1/trials/{self.id}:complete",
+            json={"checkpoint": checkpoint, "segment_start": self.start_step}, idempotent=True))
         return self.data
 
     def fail(self, reason: str = "") -> Trial:
         self.data = Trial.model_validate(self.client.request(
-            "POST", f"/v1/trials/{self.id}:fail", json={"reason": reason}, idempotent=True))
+            "POST", f"/v1/trials/{self.id}:fail",
+            json={"reason": reason, "segment_start": self.start_step}, idempotent=True))
         return self.data
 
     def refresh(self) -> Trial:

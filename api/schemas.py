@@ -396,11 +396,19 @@ class BatchResult(_Model):
     study_state: StudyState
 
 
-class CompleteRequest(_Model):
+class _SegmentRequest(_Model):
+    segment_start: int | None = Field(
+        default=None, ge=0,
+        description="the start_step of the segment the worker ran (the SDK sends it): once the trial was "
+                    "handed out again (resumed, for this or another worker), a late or retried call for an "
+                    "earlier segment changes nothing and answers the trial as it is")
+
+
+class CompleteRequest(_SegmentRequest):
     checkpoint: str | None = None
 
 
-class FailRequest(_Model):
+class FailRequest(_SegmentRequest):
     reason: str = Field(default="", max_length=10_000)
 
 

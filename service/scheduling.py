@@ -487,9 +487,19 @@ class StudyRuntime:
                     f"trial {trial_id}: step {step} was never reported and is not after the trial's last "
                     f"reported step; steps must increase", field=prefix + "step")
 
-    def complete(self, row: TrialRow, checkpoint: str | None = None) -> TrialRow:
-        """The worker finished the trial's segment. Completing a stopped or completed trial is a no-op."""
+    @staticmethod
+    def _stale(row: TrialRow, segment_start: int | None) -> bool:
+        """Whether a worker's call is about a segment that already ended: a segment is named by its start
+        step, which grows with every resume (a trial pauses only on a report, after its start)."""
+        return segment_start is not None and segment_start != row.start_step
+
+    def complete(self, row: TrialRow, checkpoint: str | None = None, segment_start: int | None = None) -> TrialRow:
+        """The worker finished the trial's segment. Completing a stopped or completed trial is a no-op, and so
+        is completing an earlier segment (:meth:`_stale`): the trial was handed out again meanwhile, and the
+        call must not end (or set the checkpoint of) the segment another worker now runs."""
         now = utcnow()
+        if self._stale(row, segment_start):
+            return row
         if checkpoint is not None:
             row.checkpoint = checkpoint
         if row.state is TrialState.FAILED:
@@ -503,9 +513,11 @@ class StudyRuntime:
         self._after_trial_end(now)
         return row
 
-    def fail(self, row: TrialRow, reason: str) -> TrialRow:
+    def fail(self, row: TrialRow, reason: str, segment_start: int | None = None) -> TrialRow:
+        """The worker's run of the trial crashed; an earlier segment's failure changes nothing (see
+        :meth:`complete`)."""
         now = utcnow()
-        if row.state is TrialState.FAILED:
+        if self._stale(row, segment_start) or row.state is TrialState.FAILED:
             return row
         if row.state.is_final:
             raise ConflictError(f"trial {row.id} is {row.state.value}; it cannot fail now", field="trial_id")

@@ -31,14 +31,16 @@ def _locked(session, tenant: str, trial_id: int, cache) -> tuple[StudyRuntime, T
 def complete_trial(trial_id: TrialId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
                    body: CompleteRequest | None = None) -> Trial:
     rt, row = _locked(session, tenant, trial_id, cache)
-    return trial_out(rt.complete(row, body.checkpoint if body else None))
+    body = body or CompleteRequest()
+    return trial_out(rt.complete(row, body.checkpoint, body.segment_start))
 
 
 @router.post("/{trial_id}:fail", response_model=Trial, summary="The trial crashed")
 def fail_trial(trial_id: TrialId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
                body: FailRequest | None = None) -> Trial:
     rt, row = _locked(session, tenant, trial_id, cache)
-    return trial_out(rt.fail(row, body.reason if body else ""))
+    body = body or FailRequest()
+    return trial_out(rt.fail(row, body.reason, body.segment_start))
 
 
 @router.get("/{trial_id}:should_stop", response_model=ShouldStop, summary="Should the worker stop this trial?")

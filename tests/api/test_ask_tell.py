@@ -245,3 +245,35 @@ def test_paused_trial_continues_only_through_ask(sqlite_server, study_spec):
         assert resumed is not None and resumed["start_step"] == first["steps"] and resumed["steps"] > first["steps"]
         assert resumed["state"] == "pending"
         assert _report(http, first["id"], resumed["steps"], 0.05).status_code == 200
+
+
+def test_a_late_complete_or_fail_for_an_earlier_segment_leaves_the_resumed_trial_alone(sqlite_server, study_spec):
+    """Worker A's trial is paused and handed to worker B; A's retried ``:complete`` (or a late ``:fail``)
+    names A's segment by its start step, so it answers 200 and changes nothing: B's segment goes on (seen
+    before the fix in 3 of 224 pause/complete pairs on two replicas: A's retry completed B's trial)."""
+    study_spec["scheduler"] = {"name": "hyperband", "seed": 0}
+    with sqlite_server.http() as http:
+        sid = _start(http, study_spec)
+        first = _ask(http, sid, "A")["trials"][0]
+        assert _report(http, first["id"], first["steps"], 0.1).json()["decision"] == "pause"
+        segment_a = {"segment_start": first["start_step"]}
+        assert http.post(f"/v1/trials/{first['id']}:complete", json=segment_a).json()["state"] == "paused"
+        resumed = None
+        for i in range(30):
+            t = _ask(http, sid, f"B{i}")["trials"][0]
+            if t["id"] == first["id"]:
+                resumed = t
+                break
+            _report(http, t["id"], t["steps"], 1.0 + i)
+            http.post(f"/v1/trials/{t['id']}:complete", json={"segment_start": t["start_step"]})
+        assert resumed is not None and resumed["start_step"] > first["start_step"]
+        # A's retry, and a late failure report from A's dying process: both about A's ended segment
+        late = http.post(f"/v1/trials/{first['id']}:complete", json={**segment_a, "checkpoint": "a/stale"})
+        assert late.status_code == 200 and late.json()["state"] == "pending"
+        assert late.json()["checkpoint"] != "a/stale"
+        late = http.post(f"/v1/trials/{first['id']}:fail", json={**segment_a, "reason": "A died"})
+        assert late.status_code == 200 and late.json()["state"] == "pending"
+        # B's segment is intact: it reports and completes as usual
+        assert _report(http, first["id"], resumed["steps"], 0.05).status_code == 200
+        done = http.post(f"/v1/trials/{first['id']}:complete", json={"segment_start": resumed["start_step"]})
+        assert done.json()["state"] in ("completed", "paused")
