@@ -328,7 +328,7 @@ class TrialHandle:
                elapsed_seconds: float | None = None, checkpoint: str | None = None) -> Decision:
         """Report the objective at ``step``; the answer says CONTINUE, PAUSE (keep the checkpoint) or STOP.
         A NaN/inf value is accepted: the trial is recorded as diverged and the answer is STOP."""
-        body: dict[str, Any] = {"step": int(step), "value": _wire(value)}
+        body: dict[str, Any] = {"step": int(step), "value": _wire(value), "segment_start": self.start_step}
         if metrics:
             body["metrics"] = {k: _wire(v) for k, v in metrics.items()}
         if elapsed_seconds is not None:
@@ -348,6 +348,14 @@ class TrialHandle:
         self.data = Trial.model_validate(self.client.request(
             "POST", f"/v1/trials/{self.id}:complete",
             json={"checkpoint": checkpoint, "segment_start": self.start_step}, idempotent=True))
+        return self.data
+
+    def heartbeat(self) -> Trial:
+        """Tell the service this worker still runs the trial's segment, so its lease (the server's
+        ``trial_lease_seconds``, an hour by default) starts again; every report does the same. Raises the
+        service's 409 once the segment ended (the trial was reclaimed or paused): stop training it then."""
+        self.data = Trial.model_validate(self.client.request(
+            "POST", f"/v1/trials/{self.id}:heartbeat", json={"segment_start": self.start_step}, idempotent=True))
         return self.data
 
     def fail(self, reason: str = "") -> Trial:

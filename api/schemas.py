@@ -346,7 +346,16 @@ class SuggestResponse(_Model):
 
 
 # ------------------------------------------------------------------------------------------- measurements
-class MeasurementCreate(_Model):
+class _SegmentRequest(_Model):
+    segment_start: int | None = Field(
+        default=None, ge=0,
+        description="the start_step of the segment the worker ran (the SDK sends it): once the trial was "
+                    "handed out again (resumed, for this or another worker), a late or retried complete or fail "
+                    "for an earlier segment changes nothing and answers the trial as it is, and a new "
+                    "measurement for it is a 409")
+
+
+class MeasurementCreate(_SegmentRequest):
     """A reported objective ``value`` at ``step`` (NaN/inf allowed: the trial is recorded as diverged)."""
 
     step: Step
@@ -396,12 +405,8 @@ class BatchResult(_Model):
     study_state: StudyState
 
 
-class _SegmentRequest(_Model):
-    segment_start: int | None = Field(
-        default=None, ge=0,
-        description="the start_step of the segment the worker ran (the SDK sends it): once the trial was "
-                    "handed out again (resumed, for this or another worker), a late or retried call for an "
-                    "earlier segment changes nothing and answers the trial as it is")
+class HeartbeatRequest(_SegmentRequest):
+    """The worker still runs the trial's segment (``segment_start``)."""
 
 
 class CompleteRequest(_SegmentRequest):

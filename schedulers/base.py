@@ -17,6 +17,9 @@ Contracts every implementation keeps (tests/schedulers/test_contract.py checks t
   At the end of the budget, CONTINUE means "finished normally" and PAUSE "keep it resumable".
 - PAUSE leaves the trial resumable: :meth:`resume` may later hand it out again with a larger step budget
   and ``start_step`` = its last reported step (the executor continues from its checkpoint).
+- :meth:`abandon` (the executor lost the trial's worker: its lease ran out) is not evidence about the
+  config: the segment ends as if the last report had answered PAUSE (resumable from its last step) or, with
+  nothing reported yet, the trial is STOPPED.
 - STOP and :meth:`fail` are final. A non-finite reported value is a divergence: the trial fails, the
   decision is STOP, and the scheduler keeps it as evidence (it never raises for it).
 - Values are in the user's direction; internally every algorithm minimises (``_y`` flips maximisation).
@@ -72,6 +75,7 @@ class EventKind(str, enum.Enum):
     RESUME = "resume"
     COMPLETE = "complete"
     FAIL = "fail"
+    ABANDON = "abandon"
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,18 @@ class Scheduler(abc.ABC):
         self._record({"kind": EventKind.FAIL.value, "trial_id": t.trial_id, "reason": reason})
         self._apply_fail(t, reason)
 
+    def abandon(self, trial_id: int) -> None:
+        """The executor lost the live trial's worker (it stopped reporting). Nothing is learnt about the
+        config: a trial that reported the end of its segment is COMPLETED (only the complete was lost), one
+        with an earlier report becomes PAUSED at its last step (another worker may continue it from
+        the checkpoint of that step, when :meth:`resume` hands it out), one without any is STOPPED. A trial
+        that is not live is left as it is."""
+        t = self.trial(trial_id)
+        if not t.state.is_live:
+            return
+        self._record({"kind": EventKind.ABANDON.value, "trial_id": t.trial_id})
+        self._apply_abandon(t)
+
     # ---------------------------------------------------------------- recommend
     def recommend(self) -> Recommendation:
         """Default: the best measured value at the highest fidelity reached (target first). Model-based
@@ -290,6 +306,8 @@ class Scheduler(abc.ABC):
                 self.complete(int(ev["trial_id"]))
             elif kind is EventKind.FAIL:
                 self.fail(int(ev["trial_id"]), ev.get("reason", ""))
+            elif kind is EventKind.ABANDON:
+                self.abandon(int(ev["trial_id"]))
         return self
 
     # ---------------------------------------------------------------- extension points
@@ -373,6 +391,13 @@ class Scheduler(abc.ABC):
         if t.state is TrialState.PAUSED:
             return
         t.state = TrialState.COMPLETED
+        self._on_end(t)
+
+    def _apply_abandon(self, t: Trial) -> None:
+        if t.curve and t.last_step >= t.steps:
+            self._apply_complete(t)  # it reached the end of its segment; only the complete was lost
+            return
+        t.state = TrialState.PAUSED if t.curve else TrialState.STOPPED
         self._on_end(t)
 
     def _apply_fail(self, t: Trial, reason: str) -> None:

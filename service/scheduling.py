@@ -18,7 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event as sa_event
@@ -327,14 +327,18 @@ class StudyRuntime:
         return left == 0 and not any(t.state.is_live for t in self.sched.trials.values())
 
     # -- ask -----------------------------------------------------------------------------------
-    def suggest(self, client_id: str, count: int) -> list[TrialRow]:
-        """Trials for ``client_id``: its live ones first (idempotent ask), then resumed, then new ones."""
+    def suggest(self, client_id: str, count: int, lease_seconds: float | None = None) -> list[TrialRow]:
+        """Trials for ``client_id``: its live ones first (idempotent ask), then resumed, then new ones. With
+        ``lease_seconds``, live trials nobody reported on for that long are reclaimed first
+        (:meth:`reclaim`)."""
         study, now = self.study, utcnow()
         if study.state is StudyState.PENDING:
             raise ConflictError(f"study {study.id} is pending; start it before asking for trials",
                                 field="study_id")
         if self.enforce_budget(now) or study.state is not StudyState.RUNNING:
             return []
+        if lease_seconds is not None:
+            self.reclaim(now - timedelta(seconds=lease_seconds), now)
         out = self.trials.live_for_client(study.id, client_id)[:count]
         need = count - len(out)
         resumed = []
@@ -363,6 +367,29 @@ class StudyRuntime:
         self.persist()
         self.session.flush()
         return out
+
+    def reclaim(self, silent_since: datetime, now: datetime) -> list[TrialRow]:
+        """Abandon the live trials whose row nobody touched since ``silent_since`` (the lease is derived
+        from ``updated_at``, which every hand-out, measurement and heartbeat sets): the scheduler pauses
+        them at their last step, or stops them if they never reported (``Scheduler.abandon``)."""
+        lost = [row for row in self.trials.unfinished(self.study.id)
+                if row.state.is_live and row.updated_at is not None and row.updated_at < silent_since]
+        for row in sorted(lost, key=lambda r: r.number):
+            self.sched.abandon(row.number)
+            self._sync(row, now)
+            row.updated_at = now
+        if lost:
+            self.persist()
+        return lost
+
+    def heartbeat(self, row: TrialRow, segment_start: int | None = None) -> TrialRow:
+        """The worker still runs the trial's segment: its lease starts again. For an ended segment (the
+        trial was reclaimed or paused meanwhile) a 409 tells the worker to give up."""
+        if self._stale(row, segment_start) or not row.state.is_live:
+            raise ConflictError(f"trial {row.id} is {row.state.value} from step {row.start_step}; this worker's "
+                                f"segment ended", field="trial_id")
+        row.updated_at = utcnow()
+        return row
 
     # -- tell ----------------------------------------------------------------------------------
     def report(self, items: Sequence[tuple[TrialRow, MeasurementCreate]]) -> ReportOutcome:
@@ -465,6 +492,10 @@ class StudyRuntime:
                 raise InvalidArgumentError(
                     f"trial {row.id} is {row.state.value}; it takes no more measurements (got step {m.step})",
                     field=prefix + "trial_id")
+            if self._stale(row, m.segment_start):
+                raise ConflictError(f"trial {row.id} was handed out again from step {row.start_step}; the segment "
+                                    f"from step {m.segment_start} ended (its lease ran out, or it was paused), so "
+                                    f"this worker's step {m.step} is not taken", field=prefix + "segment_start")
             if row.id in paused:
                 # continuing a paused trial goes through ask (resume), which sets its new step budget
                 raise ConflictError(f"trial {row.id} is paused at step {row.last_step}; it continues only when "

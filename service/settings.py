@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     #: tenant's request, so list only code you trust (docs/deployment.md, "Trust model"). The environment
     #: takes a comma-separated list or a JSON array.
     workload_modules: Annotated[tuple[str, ...], NoDecode] = ()
+    #: How long an external worker may go without a word about a live trial (a measurement, or a heartbeat:
+    #: ``POST /v1/trials/{id}:heartbeat``) before the next ask reclaims it (``Scheduler.abandon``: paused at its
+    #: last step for another worker, or stopped if it never reported), so a dead worker cannot hold a trial
+    #: (or a ``max_trials`` study) forever. An hour by default: a first report at a large size can take tens
+    #: of minutes. ``None``: never. Ray's own fault tolerance owns the trials of the ``ray`` executor.
+    trial_lease_seconds: float | None = Field(default=3600.0, gt=0)
     #: Live scheduler instances kept per process (keyed by study), so the usual ask/tell does not replay.
     scheduler_cache_size: int = Field(default=128, ge=0)
     db_pool_size: int = Field(default=10, ge=1)

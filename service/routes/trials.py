@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from api.schemas import (CompleteRequest, Decision, FailRequest, Measurement, MeasurementCreate, ReportResult,
-                         ShouldStop, Trial)
+from api.schemas import (CompleteRequest, Decision, FailRequest, HeartbeatRequest, Measurement, MeasurementCreate,
+                         ReportResult, ShouldStop, Trial)
 from service.deps import CacheDep, CommitBeforeResponseRoute, SessionDep, TenantDep
 from service.errors import NotFoundError
 from service.models import TrialRow
@@ -41,6 +41,14 @@ def fail_trial(trial_id: TrialId, session: SessionDep, tenant: TenantDep, cache:
     rt, row = _locked(session, tenant, trial_id, cache)
     body = body or FailRequest()
     return trial_out(rt.fail(row, body.reason, body.segment_start))
+
+
+@router.post("/{trial_id}:heartbeat", response_model=Trial,
+             summary="The worker still runs the trial: its lease starts again (409 once its segment ended)")
+def heartbeat(trial_id: TrialId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
+              body: HeartbeatRequest | None = None) -> Trial:
+    rt, row = _locked(session, tenant, trial_id, cache)
+    return trial_out(rt.heartbeat(row, (body or HeartbeatRequest()).segment_start))
 
 
 @router.get("/{trial_id}:should_stop", response_model=ShouldStop, summary="Should the worker stop this trial?")
