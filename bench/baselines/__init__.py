@@ -17,6 +17,8 @@ from schedulers.problem import Problem
 
 BASELINES: dict[str, str] = {
     "top_k_low_fidelity": "bench.baselines.top_k:TopKLowFidelity",
+    "law_transfer": "bench.baselines.law_transfer:LawTransfer",
+    "steplaw_published": "bench.baselines.law_transfer:PublishedStepLaw",
 }
 
 
