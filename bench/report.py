@@ -212,6 +212,10 @@ def summary_markdown(result: BenchmarkResult, command: str, plot_path: str | Non
     paired = paired_table(result, reference)
     if paired:
         out += [paired_caption(cfg.budget, reference), "", paired, ""]
+    if result.not_applicable:
+        out += ["Strategies that do not apply to this problem (not run):", ""]
+        out += [f"- `{name}`: {why}" for name, why in result.not_applicable.items()]
+        out.append("")
     errors = [(s.strategy, e) for s in summaries for e in s.errors]
     if result.unavailable or errors:
         out += ["Strategies that could not run (exact errors):", ""]

@@ -25,6 +25,7 @@ from bench.harness.strategies import Strategy, load_strategy, strategy_names
 from bench.metrics import strategy_label
 from bench.problems import BenchmarkProblem, make_problem
 from bench.problems.base import RegretUnit
+from schedulers.errors import InvalidProblemError
 
 _PROBLEMS: dict[tuple[str, str | None], BenchmarkProblem] = {}
 
@@ -80,6 +81,9 @@ class BenchmarkResult:
     unavailable: dict[str, str] = field(default_factory=dict)   # strategy -> exact load error
     wall_s: float = 0.0
     regret_unit: RegretUnit = RegretUnit.RELATIVE_PERCENT
+    #: strategy -> why it does not apply to this problem (its constructor's InvalidProblemError, e.g. a
+    #: learning-rate law on a space without a learning rate): not run, and not a failure
+    not_applicable: dict[str, str] = field(default_factory=dict)
 
 
 def problem_for(spec: str, data_dir: str | None) -> BenchmarkProblem:
@@ -149,8 +153,13 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
     unavailable = {s.name: s.error or "" for s in strategies if not s.available}
     for name, err in unavailable.items():
         say(f"strategy {name!r} unavailable: {err}")
+    not_applicable = {s.name: why for s in strategies if s.available
+                      and (why := _not_applicable(s, bench, config.budget)) is not None}
+    for name, why in not_applicable.items():
+        say(f"strategy {name!r} does not apply to {bench.name}: {why}")
+    runnable = [s for s in strategies if s.available and s.name not in not_applicable]
     jobs = [(config.problem, config.data_dir, s.name, seed, config.workers, config.budget, config.n_checkpoints,
-             config.max_trials, config.options.get(s.name)) for s in strategies if s.available for seed in config.seeds]
+             config.max_trials, config.options.get(s.name)) for s in runnable for seed in config.seeds]
     sink = None
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -162,6 +171,11 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
             sink.write(json.dumps({"problem": bench.name, **_problem_fields(bench), "strategy": name, "origin": s.origin.value, "seed": None,
                                    "workers": config.workers, "budget": config.budget, "unavailable": True,
                                    "error": err}) + "\n")
+        for name, why in not_applicable.items():
+            s = next(s for s in strategies if s.name == name)
+            sink.write(json.dumps({"problem": bench.name, **_problem_fields(bench), "strategy": name,
+                                   "origin": s.origin.value, "seed": None, "workers": config.workers,
+                                   "budget": config.budget, "not_applicable": True, "error": why}) + "\n")
 
     def keep(rec: dict[str, Any]) -> None:
         records.append(rec)
@@ -188,7 +202,22 @@ def run_benchmark(config: BenchmarkConfig, out_dir: str | Path | None = None,
     order = {(s, seed): i for i, (_, _, s, seed, *_rest) in enumerate(jobs)}
     records.sort(key=lambda r: order[(r["strategy"], r["seed"])])
     return BenchmarkResult(config, bench.name, bench.describe(), best, records, unavailable,
-                           time.perf_counter() - t0, bench.regret_unit)
+                           time.perf_counter() - t0, bench.regret_unit, not_applicable)
+
+
+def _not_applicable(strategy: Strategy, bench: BenchmarkProblem, budget: float) -> str | None:
+    """Why ``strategy`` with its default options cannot be built for ``bench`` (its constructor's
+    ``InvalidProblemError``), or ``None``. A bad ``--options`` value, or any other constructor error, is
+    left to the runs, which record it as a failure."""
+    problem = copy.deepcopy(bench.problem)
+    problem.budget = budget
+    try:
+        strategy.cls(problem, seed=0)
+    except InvalidProblemError as e:
+        return str(e)
+    except Exception:  # noqa: BLE001 - recorded by run_one, per seed
+        return None
+    return None
 
 
 def load_results(paths: list[str | Path], tags: list[str] | None = None,
@@ -214,7 +243,8 @@ def load_results(paths: list[str | Path], tags: list[str] | None = None,
     if not records:
         raise ValueError(f"no records in {[str(p) for p in paths]}")
     unavailable = {r["strategy"]: r.get("error") or "" for r in records if r.get("unavailable")}
-    records = [r for r in records if not r.get("unavailable")]
+    not_applicable = {r["strategy"]: r.get("error") or "" for r in records if r.get("not_applicable")}
+    records = [r for r in records if not r.get("unavailable") and not r.get("not_applicable")]
     if not records:
         raise ValueError(f"no completed runs in {[str(p) for p in paths]}")
     keys = {(r["problem"], r["workers"], float(r["budget"])) for r in records}
@@ -250,4 +280,4 @@ def load_results(paths: list[str | Path], tags: list[str] | None = None,
             description, best = f"{problem} ({type(e).__name__}: {e})", float("nan")
             unit = RegretUnit.RELATIVE_PERCENT
     return BenchmarkResult(config, problem, description, best, records, unavailable,
-                           sum(float(r.get("wall_s") or 0.0) for r in records), unit)
+                           sum(float(r.get("wall_s") or 0.0) for r in records), unit, not_applicable)

@@ -184,12 +184,14 @@ def test_retried_reports_are_idempotent(name):
 @pytest.mark.parametrize("name", NAMES)
 def test_an_abandoned_trial_is_paused_or_stopped_not_evidence_and_replays(name):
     sched = new(name, seed=2)
-    a, b = sched.suggest(2)
+    a, *others = sched.suggest(2)                  # a scheduler may hand out fewer than asked
     decision = sched.report(a.trial_id, 3, 2.0)
     decided = sched.trial(a.trial_id).state      # the scheduler's own answer may already end the segment
     sched.abandon(a.trial_id)                      # its worker went silent after one report
-    sched.abandon(b.trial_id)                      # ... and this one before any
-    assert sched.trial(b.trial_id).state is TrialState.STOPPED
+    for b in others:                               # ... and this one before any
+        sched.abandon(b.trial_id)
+        assert sched.trial(b.trial_id).state is TrialState.STOPPED
+        assert not sched.trial(b.trial_id).failure  # not a failure of the config
     if decision is not Decision.CONTINUE:
         assert sched.trial(a.trial_id).state is decided
     else:  # resumable from its last step, unless that step was the end of its segment
@@ -197,7 +199,6 @@ def test_an_abandoned_trial_is_paused_or_stopped_not_evidence_and_replays(name):
     n_events = len(sched.events)
     sched.abandon(a.trial_id)                      # not live any more: nothing happens
     assert len(sched.events) == n_events
-    assert not sched.trial(b.trial_id).failure     # not a failure of the config
     replayed = new(name, seed=2).replay(json.loads(json.dumps(sched.events)))
     assert canonical(replayed.snapshot()) == canonical(sched.snapshot())
     assert replayed.suggest(1) == sched.suggest(1)
