@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.stats import multivariate_normal
 
 from schedulers import Decision, TrialState
 from schedulers.errors import InvalidProblemError
@@ -22,7 +23,7 @@ from schedulers.multiscale.acquisition import (Fidelity, expected_improvement, f
 from schedulers.multiscale.features import FidelityEncoder, OptimumShift
 from schedulers.multiscale.kernels import DriftMode, MeanKind, ScalingLawMean, multiscale_kernel
 from schedulers.multiscale.observations import ObservationStore
-from schedulers.multiscale.surrogate import fit_drift_selected, fit_surrogate
+from schedulers.multiscale.surrogate import extrapolation_blocks, fit_drift_selected, fit_surrogate
 from schedulers.multiscale.synthetic import SyntheticMultiScale, run_sequential
 from schedulers.registry import make_scheduler
 
@@ -113,6 +114,26 @@ def test_the_drifting_frame_is_selected_only_where_the_optimum_moves():
     assert chosen is fits[False]
     only, fits = fit_drift_selected(X, still, DriftMode.ON, {}, mean_kind=MeanKind.CONSTANT, max_iter=10)
     assert set(fits) == {True} and only.hyper.drift is not None
+
+
+def test_held_out_log_density_equals_conditioning_on_the_rest():
+    """The closed-form block leave-out that picks the drift frame by how well it extrapolates to the
+    largest sizes equals conditioning a posterior on everything else (same hyperparameters)."""
+    rng = np.random.default_rng(5)
+    X = random_inputs(rng, 40, 2)
+    X[:, 2] = np.repeat([0.0, 0.5, 1.0, 1.0], 10)                 # four curves' worth of sizes
+    y = np.sin(3 * X[:, 0]) + X[:, 2] + 0.1 * rng.standard_normal(40)
+    surrogate = fit_surrogate(X, y, max_iter=10)
+    block = np.arange(30, 35)
+    rest = np.setdiff1d(np.arange(40), block)
+    mean, cov = surrogate.condition(X[rest], y[rest]).joint(X[block])
+    cov = cov + surrogate.noise * np.eye(len(block))
+    s = surrogate.y_std                                              # the density is in standardised units
+    expected = multivariate_normal((mean - surrogate.y_mean) / s, cov / s ** 2).logpdf(
+        (y[block] - surrogate.y_mean) / s)
+    assert surrogate.condition(X, y).held_out_log_density([block]) == pytest.approx(expected, rel=1e-6)
+    # the blocks are the curves at the two largest sizes (here each row is its own config)
+    assert sorted(int(i) for b in extrapolation_blocks(X) for i in b) == list(range(10, 40))
 
 
 def test_common_fidelity_term_numpy_twin_matches_gpytorch():
