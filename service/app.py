@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from service.db import make_engine, make_session_factory, transaction
 from service.errors import install_error_handlers
 from service.executors import make_executor
+from service.limits import BodySizeLimit
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.migrate import upgrade
 from service.repositories import TokenRepository
@@ -52,7 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = ServiceMetrics(session_factory)
 
     install_error_handlers(app)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)  # outermost: counts the 413s too
     app.include_router(health.router)
     app.include_router(studies.router)
     app.include_router(trials.router)

@@ -59,6 +59,11 @@ class UnauthenticatedError(ServiceError):
     code = "unauthenticated"
 
 
+class PayloadTooLargeError(ServiceError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 class UnavailableError(ServiceError):
     status_code = 503
     code = "unavailable"
@@ -105,6 +110,12 @@ def _body(code: str, message: str, field: str | None, retryable: bool) -> dict[s
 def _response(status: int, code: str, message: str, field: str | None = None, retryable: bool = False,
               headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(_body(code, message, field, retryable), status_code=status, headers=headers)
+
+
+def error_response(exc: ServiceError) -> JSONResponse:
+    """The response for a service error raised outside a route (middleware), as the handlers shape it."""
+    return _response(exc.status_code, exc.code, exc.message, exc.field, exc.retryable,
+                     RETRY_AFTER if exc.retryable else None)
 
 
 def _loc_to_field(loc: tuple[Any, ...]) -> str:

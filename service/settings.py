@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     #: (or a ``max_trials`` study) forever. An hour by default: a first report at a large size can take tens
     #: of minutes. ``None``: never. Ray's own fault tolerance owns the trials of the ``ray`` executor.
     trial_lease_seconds: float | None = Field(default=3600.0, gt=0)
+    #: Largest request body accepted (a 413 above it). 16 MiB: a batch of the most measurements a request
+    #: may carry (100,000) is 6.4 MB as the SDK sends it (6-digit trial ids, 17-digit values).
+    max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     #: Live scheduler instances kept per process (keyed by study), so the usual ask/tell does not replay.
     scheduler_cache_size: int = Field(default=128, ge=0)
     db_pool_size: int = Field(default=10, ge=1)
