@@ -20,14 +20,17 @@ def paced(config, reporter):
             with open(log, "a") as f:
                 f.write(json.dumps({"pid": os.getpid(), "trial": config["params"].get("lr"), **kw}) + "\n")
 
+    import ray  # a Ray worker: its node tells the multi-node tests where the trial ran
+
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
     note(event="start", start=config["start_step"], resumed=config["checkpoint"] is not None, size=config["size"],
-         cuda=os.environ.get("CUDA_VISIBLE_DEVICES"))
+         cuda=os.environ.get("CUDA_VISIBLE_DEVICES"), node=node)
     for step in range(config["start_step"] + 1, config["steps"] + 1):
         if step % config["report_every"] and step != config["steps"]:
             continue
         time.sleep(float(args.get("pause", 0.0)))
         value = (math.log10(config["params"]["lr"]) + 2.0) ** 2 + 1.0 / step
-        note(event="report", step=step)
+        note(event="report", step=step, t=time.time())
         reporter(step, value, {"step": step})
 
 
