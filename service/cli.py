@@ -1,7 +1,7 @@
 """The ``scaleladder`` command line (typer + rich).
 
 Server side (talks to the database named by ``--database-url`` / ``SCALELADDER_DATABASE_URL``):
-``serve``, ``db upgrade``, ``db current``, ``token create``. Client side (talks to a running service at
+``serve``, ``db upgrade``, ``db current``, ``token create|list|revoke``. Client side (talks to a running service at
 ``--url`` / ``SCALELADDER_URL`` with ``--token`` / ``SCALELADDER_TOKEN``): ``study create|list|show|watch``.
 And ``demo``, which runs a whole ask/tell study in-process.
 """
@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import errno
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -140,11 +141,9 @@ def db_current(database_url: DatabaseUrl = None) -> None:
         engine.dispose()
 
 
-@token_app.command("create")
-def token_create(tenant: Annotated[str, typer.Option(help="Tenant the token acts for.")],
-                 name: Annotated[Optional[str], typer.Option(help="A label for the token.")] = None,
-                 database_url: DatabaseUrl = None) -> None:
-    """Create an API token for TENANT and print it (it is stored hashed and cannot be shown again)."""
+@contextmanager
+def _tokens(database_url: str | None) -> Iterator[Any]:
+    """The token repository in one transaction on the configured database (migrated first on SQLite)."""
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from service.db import make_engine, make_session_factory, transaction
@@ -157,13 +156,47 @@ def token_create(tenant: Annotated[str, typer.Option(help="Tenant the token acts
         if settings.should_migrate_on_startup:
             upgrade(engine)
         with transaction(make_session_factory(engine)) as session:
-            token = TokenRepository(session).create(tenant, name=name)
+            yield TokenRepository(session)
     except (OperationalError, ProgrammingError) as e:
-        _fail(f"cannot write to {_redact(settings.database_url)} ({type(e.orig).__name__}); "
+        _fail(f"cannot use {_redact(settings.database_url)} ({type(e.orig).__name__}); "
               "run `scaleladder db upgrade` first")
     finally:
         engine.dispose()
+
+
+@token_app.command("create")
+def token_create(tenant: Annotated[str, typer.Option(help="Tenant the token acts for.")],
+                 name: Annotated[Optional[str], typer.Option(help="A label for the token.")] = None,
+                 database_url: DatabaseUrl = None) -> None:
+    """Create an API token for TENANT and print it (it is stored hashed and cannot be shown again)."""
+    with _tokens(database_url) as tokens:
+        token = tokens.create(tenant, name=name)
     typer.echo(token)
+
+
+@token_app.command("list")
+def token_list(tenant: Annotated[Optional[str], typer.Option(help="Only this tenant's tokens.")] = None,
+               database_url: DatabaseUrl = None) -> None:
+    """List tokens: id, tenant, name, created, revoked (the tokens themselves are never stored)."""
+    with _tokens(database_url) as tokens:
+        rows = [(str(r.id), r.tenant, r.name or "-", f"{r.created_at:%Y-%m-%d %H:%M}",
+                 f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "-") for r in tokens.list(tenant)]
+    table = Table("id", "tenant", "name", "created (UTC)", "revoked (UTC)")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id, as `token list` shows it.")],
+                 database_url: DatabaseUrl = None) -> None:
+    """Revoke a token: requests with it are 401 from the next request on (every request looks it up)."""
+    with _tokens(database_url) as tokens:
+        row = tokens.revoke_id(token_id)
+        if row is None:
+            _fail(f"no token with id {token_id}")
+        tenant = row.tenant
+    typer.echo(f"token {token_id} of tenant {tenant} revoked")
 
 
 # ----------------------------------------------------------------------------------------- client side

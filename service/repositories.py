@@ -89,6 +89,21 @@ class TokenRepository:
                                    .values(revoked_at=utcnow()))
         return bool(res.rowcount)
 
+    def revoke_id(self, token_id: int) -> ApiTokenRow | None:
+        """Revoke by the id ``list`` shows (the plain token is never stored); an already revoked token keeps
+        its first revocation time. ``None``: no such token."""
+        row = self.session.get(ApiTokenRow, token_id)
+        if row is not None and row.revoked_at is None:
+            row.revoked_at = utcnow()
+            self.session.flush()
+        return row
+
+    def list(self, tenant: str | None = None) -> list[ApiTokenRow]:
+        stmt = select(ApiTokenRow).order_by(ApiTokenRow.id)
+        if tenant is not None:
+            stmt = stmt.where(ApiTokenRow.tenant == tenant)
+        return list(self.session.scalars(stmt))
+
 
 class StudyRepository:
     def __init__(self, session: Session) -> None:

@@ -37,6 +37,24 @@ def test_db_upgrade_and_token_create(tmp_path):
     assert result.exit_code == 0 and f"current {head_revision()}" in result.output
 
 
+def test_token_list_and_revoke(sqlite_server):
+    """A token listed by id is revoked from the CLI; the service refuses it from the next request on."""
+    url = str(sqlite_server.app.state.settings.database_url)
+    env = {"SCALELADDER_DATABASE_URL": url}
+    token = runner.invoke(app, ["token", "create", "--tenant", "team-r", "--name", "to-revoke"],
+                          env=env).output.strip().splitlines()[-1]
+    with sqlite_server.http(tenant=None) as http:
+        auth = {"Authorization": f"Bearer {token}"}
+        assert http.get("/v1/studies", headers=auth).status_code == 200
+        listed = runner.invoke(app, ["token", "list", "--tenant", "team-r"], env=env)
+        assert listed.exit_code == 0 and "to-revoke" in listed.output and token not in listed.output
+        token_id = next(line.split()[1] for line in listed.output.splitlines() if "to-revoke" in line)
+        revoked = runner.invoke(app, ["token", "revoke", token_id], env=env)
+        assert revoked.exit_code == 0 and "team-r" in revoked.output, revoked.output
+        assert http.get("/v1/studies", headers=auth).status_code == 401
+        assert runner.invoke(app, ["token", "revoke", "999999"], env=env).exit_code == 1
+
+
 def test_db_upgrade_on_postgres(postgres_url):
     result = runner.invoke(app, ["db", "upgrade", "--database-url", postgres_url])
     assert result.exit_code == 0, result.output
