@@ -193,3 +193,14 @@ def test_steplaw_published_runs_the_published_prediction_once():
     assert sched.params == {"lr": 0.001381, "bs": 352}
     assert result.n_trials == 1 and result.spent == pytest.approx(1.0) and result.exhausted
     assert result.final_regret == pytest.approx(0.0804, abs=1e-3)   # README: the published law's +0.080%
+
+
+@needs_steplaw
+def test_law_report_prints_the_fitted_law_per_seed(capsys):
+    from bench.law_report import main
+
+    assert main(["--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "Published law (Li et al. 2025): lr N -0.713, D +0.307; bs D +0.571" in out
+    (row,) = [line for line in out.splitlines() if line.startswith("| 0 |")]
+    assert "| fitted | N -0.056, D -0.051 | D +0.733 |" in row and row.endswith("| 0.0885 |")
