@@ -2,7 +2,7 @@
 
 Server side (talks to the database named by ``--database-url`` / ``SCALELADDER_DATABASE_URL``):
 ``serve``, ``db upgrade``, ``db current``, ``token create|list|revoke``. Client side (talks to a running service at
-``--url`` / ``SCALELADDER_URL`` with ``--token`` / ``SCALELADDER_TOKEN``): ``study create|list|show|watch``.
+``--url`` / ``SCALELADDER_URL`` with ``--token`` / ``SCALELADDER_TOKEN``): ``study create|list|show|watch|start|pause|resume|cancel|delete``.
 And ``demo``, which runs a whole ask/tell study in-process.
 """
 
@@ -292,6 +292,45 @@ def study_watch(study_id: Annotated[int, typer.Argument(help="Study id.")],
     except ScaleLadderError as e:
         _fail(str(e))
     console.print(f"study {study.id} is {study.state.value}")
+
+
+def _lifecycle(action: str, doc: str) -> None:
+    """Register ``study ACTION ID``: one handler for the lifecycle actions the SDK's handle has."""
+
+    def command(study_id: Annotated[int, typer.Argument(help="Study id.")],
+                url: Url = "http://127.0.0.1:8000", token: Token = None) -> None:
+        try:
+            with _client(url, token) as client:
+                study = getattr(client.get_study(study_id), action)()
+        except ScaleLadderError as e:
+            _fail(str(e))
+        console.print(f"study {study.id} ({study.name}) is {study.state.value}")
+
+    command.__doc__ = doc
+    study_app.command(action)(command)
+
+
+for _action, _doc in (("start", "Start a pending study (one created with --no-start)."),
+                      ("pause", "Pause a running study: no new trials are handed out."),
+                      ("resume", "Resume a paused study."),
+                      ("cancel", "Cancel a study: it ends now, its unfinished trials are stopped.")):
+    _lifecycle(_action, _doc)
+
+
+@study_app.command("delete")
+def study_delete(study_id: Annotated[int, typer.Argument(help="Study id.")],
+                 url: Url = "http://127.0.0.1:8000", token: Token = None,
+                 yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False
+                 ) -> None:
+    """Delete a study with its trials and measurements (cannot be undone)."""
+    if not yes and not typer.confirm(f"delete study {study_id} with all its trials and measurements?"):
+        raise typer.Exit(1)
+    try:
+        with _client(url, token) as client:
+            client.get_study(study_id).delete()
+    except ScaleLadderError as e:
+        _fail(str(e))
+    console.print(f"study {study_id} deleted")
 
 
 # ----------------------------------------------------------------------------------------- demo

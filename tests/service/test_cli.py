@@ -98,6 +98,26 @@ def test_study_commands(sqlite_server):
     assert result.exit_code == 1 and "unknown or revoked token" in result.output
 
 
+def test_study_lifecycle_commands(sqlite_server):
+    """A study created with --no-start is started, paused, resumed, cancelled and deleted from the CLI."""
+    env = {"SCALELADDER_URL": sqlite_server.url, "SCALELADDER_TOKEN": sqlite_server.token("cli-user")}
+    result = runner.invoke(app, ["study", "create", "-f", str(EXAMPLES / "random_small.yaml"), "--no-start"],
+                           env=env)
+    assert result.exit_code == 0 and "pending" in result.output, result.output
+    study_id = result.output.split("created study")[1].split()[0]
+    for action, state in (("start", "running"), ("pause", "paused"), ("resume", "running"),
+                          ("cancel", "cancelled")):
+        result = runner.invoke(app, ["study", action, study_id], env=env)
+        assert result.exit_code == 0 and f"is {state}" in result.output, (action, result.output)
+    result = runner.invoke(app, ["study", "resume", study_id], env=env)     # illegal now: the service's 409
+    assert result.exit_code == 1 and "error" in result.output
+    assert runner.invoke(app, ["study", "delete", study_id], env=env, input="n\n").exit_code == 1
+    result = runner.invoke(app, ["study", "delete", study_id], env=env, input="y\n")
+    assert result.exit_code == 0 and "deleted" in result.output
+    result = runner.invoke(app, ["study", "show", study_id], env=env)
+    assert result.exit_code == 1 and "not found" in result.output
+
+
 def test_study_create_reports_bad_files(sqlite_server, tmp_path):
     env = {"SCALELADDER_URL": sqlite_server.url, "SCALELADDER_TOKEN": sqlite_server.token("cli-user")}
     bad = tmp_path / "bad.yaml"
