@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from service.db import make_engine, make_session_factory, transaction
 from service.errors import install_error_handlers
@@ -39,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         executor.close()
         engine.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(  # Swagger UI and ReDoc assets served by the app itself, no CDN
         title="ScaleLadder",
         version=API_VERSION,
         summary="Multi-fidelity, multi-scale hyperparameter tuning: studies, trials, ask/tell.",
