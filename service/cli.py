@@ -15,25 +15,23 @@ from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from api.client import Client, StudyHandle
 from api.errors import ScaleLadderError
 from api.schemas import StudyState
+from service.cli_common import App, console, fail as _fail
 from service.cli_scaling import app as scaling_app
 
-app = typer.Typer(name="scaleladder", help="Multi-fidelity, multi-scale hyperparameter tuning service.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
-token_app = typer.Typer(help="API tokens.", no_args_is_help=True)
-study_app = typer.Typer(help="Studies on a running service.", no_args_is_help=True)
+app = App(name="scaleladder", help="Multi-fidelity, multi-scale hyperparameter tuning service.",
+          no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = App(help="Database schema.", no_args_is_help=True)
+token_app = App(help="API tokens.", no_args_is_help=True)
+study_app = App(help="Studies on a running service.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 app.add_typer(study_app, name="study")
 app.add_typer(scaling_app, name="scaling")
-
-console = Console(soft_wrap=True)  # a line with a long database URL stays one line (scripts grep it)
 
 DatabaseUrl = Annotated[Optional[str], typer.Option(
     "--database-url", envvar="SCALELADDER_DATABASE_URL",
@@ -47,11 +45,6 @@ def _settings(database_url: str | None, **kw):
     from service.settings import Settings
 
     return Settings(**({"database_url": database_url} if database_url else {}), **kw)
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/] {message}")
-    raise typer.Exit(1)
 
 
 # ----------------------------------------------------------------------------------------- server side

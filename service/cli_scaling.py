@@ -15,22 +15,15 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from api.errors import ScaleLadderError
+from service.cli_common import App, console, fail as _fail
 
-app = typer.Typer(help="Scaling laws: fit L(N, D) and hyperparameter laws with bootstrap intervals.",
-                  no_args_is_help=True)
-console = Console()
+app = App(help="Scaling laws: fit L(N, D) and hyperparameter laws with bootstrap intervals.", no_args_is_help=True)
 
 LOSS_COLUMNS = ("loss", "value")
 SCALE_COLUMNS = ("N", "D")
-
-
-def _fail(message: str) -> None:
-    console.print(f"[red]error:[/] {message}")
-    raise typer.Exit(1)
 
 
 def read_runs(path: Path) -> list[dict]:

@@ -155,3 +155,24 @@ def test_long_database_url_is_printed_on_one_line(tmp_path):
     assert result.exit_code == 0, result.output
     line = result.output.strip().splitlines()[-1]
     assert line.startswith("database ") and line.endswith(f"at revision {head_revision()}")
+
+
+def _help_line(argv: list[str], option: str) -> str:
+    result = runner.invoke(app, [*argv, "--help"], env={"COLUMNS": "200", "TERM": "dumb"})
+    assert result.exit_code == 0, result.output
+    assert "<bool>" not in result.output and "<int>" not in result.output and "<str>" not in result.output
+    return next(line for line in result.output.splitlines() if f" {option} " in f" {line} ")
+
+
+def test_help_names_value_types_and_no_type_for_flags():
+    """Issue 15: --help showed every flag as <bool> (a flag takes no value) and values as <int>, <str>."""
+    for argv, option, label in ((["serve"], "--port", "INTEGER"), (["serve"], "--host", "TEXT"),
+                                (["demo"], "--budget", "FLOAT"), (["study", "create"], "--file", "FILE"),
+                                (["study", "show"], "STUDY_ID", "INTEGER"),
+                                (["study", "list"], "--state", "[pending|running|paused|completed|failed|cancelled]"),
+                                (["scaling", "fit"], "--bootstrap", "INTEGER")):
+        assert label in _help_line(argv, option).split(), (argv, option)
+    for argv, flag in ((["serve"], "--migrate"), (["study", "show"], "--json"), (["study", "create"], "--start"),
+                       (["demo"], "--external"), (["study", "delete"], "--yes"), (["study"], "--help"), ([], "--help")):
+        line = _help_line(argv, flag)
+        assert not {"BOOLEAN", "INTEGER", "TEXT", "FLOAT", "FILE", "PATH"} & set(line.split()), (argv, flag, line)
