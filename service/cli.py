@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import errno
 import json
+from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Iterator, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from api.client import Client, StudyHandle
 from api.errors import ScaleLadderError
-from api.schemas import StudyState
+from api.schemas import StudyState, TrialState
 from service.cli_common import App, console, fail as _fail
 from service.cli_scaling import app as scaling_app
 
@@ -243,33 +245,48 @@ def study_list(url: Url = "http://127.0.0.1:8000", token: Token = None,
 def study_show(study_id: Annotated[int, typer.Argument(help="Study id.")],
                url: Url = "http://127.0.0.1:8000", token: Token = None,
                as_json: Annotated[bool, typer.Option("--json", help="Print the raw study JSON.")] = False) -> None:
-    """Show a study, its progress and its current recommendation."""
+    """Show a study, why it failed if it did, its progress and its current recommendation."""
     try:
         with _client(url, token) as client:
             study = client.get_study(study_id)
             progress = study.progress()
-            rec = study.recommendation() if progress.n_trials else None
+            failed = study.trials(TrialState.FAILED) if progress.trials_by_state.get(TrialState.FAILED) else []
+            rec, rec_error = None, None
+            if progress.n_trials:
+                try:
+                    rec = study.recommendation()
+                except ScaleLadderError as e:  # the study and why it ended are still worth showing
+                    rec_error = e
     except ScaleLadderError as e:
-        _fail(str(e))
+        _fail(e)
     if as_json:
         typer.echo(json.dumps({"study": study.data.model_dump(mode="json"),
                                "progress": progress.model_dump(mode="json"),
+                               "failed_trials": [t.model_dump(mode="json") for t in failed],
                                "recommendation": rec.model_dump(mode="json") if rec else None}, indent=2))
         return
     console.print(_study_table([study]))
-    if study.data.error:
-        console.print(f"[red]{study.state.value}:[/] {study.data.error}")
+    if study.state is StudyState.FAILED:
+        console.print(f"[red]failed:[/] {escape(study.data.error or 'no reason was recorded')}")
+    elif study.data.error:
+        console.print(f"[red]{study.state.value}:[/] {escape(study.data.error)}")
+    if failed:
+        reasons = Counter(t.failure or "no reason given" for t in failed)
+        console.print(f"[red]failed trials ({len(failed)}):[/] "
+                      + "; ".join(escape(f"{n} x {reason}" if n > 1 else reason) for reason, n in reasons.most_common()))
     counts = ", ".join(f"{n} {s.value}" for s, n in progress.trials_by_state.items()) or "none"
     best = "-" if progress.best_value is None else f"{progress.best_value:.6g}"
     console.print(f"trials: {counts}; measurements {progress.n_measurements}; "
                   f"cost {progress.cost_spent:.2f}" + (f"/{progress.max_cost:g}" if progress.max_cost else "")
                   + f"; best at target {best}")
+    if rec_error is not None:
+        console.print(f"[yellow]no recommendation:[/] {escape(str(rec_error))}")
     if rec is not None:
         params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.params.items())
         predicted = "n/a" if rec.predicted is None else f"{rec.predicted:.6g}"
         console.print(f"recommendation at ({rec.size}, {rec.steps} steps): {params}; predicted {predicted}")
         for w in rec.warnings:
-            console.print(f"[yellow]warning:[/] {w}")
+            console.print(f"[yellow]warning:[/] {escape(w)}")
 
 
 @study_app.command("watch")

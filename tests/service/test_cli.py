@@ -176,3 +176,51 @@ def test_help_names_value_types_and_no_type_for_flags():
                        (["demo"], "--external"), (["study", "delete"], "--yes"), (["study"], "--help"), ([], "--help")):
         line = _help_line(argv, flag)
         assert not {"BOOLEAN", "INTEGER", "TEXT", "FLOAT", "FILE", "PATH"} & set(line.split()), (argv, flag, line)
+
+
+def _fail_study(server, tenant: str, study_id: int, error: str | None) -> None:
+    """End a study FAILED the way the Ray runner does (StudyRuntime.finish): the external executor never fails one."""
+    from api.schemas import StudyState
+    from service.models import utcnow
+    from service.repositories import StudyRepository
+    from service.scheduling import StudyRuntime
+
+    with transaction(server.app.state.session_factory) as session:
+        row = StudyRepository(session).get(tenant, study_id, lock=True)
+        StudyRuntime(session, row, server.app.state.scheduler_cache).finish(StudyState.FAILED, utcnow(), error)
+
+
+def test_study_show_says_why_a_study_failed(sqlite_server, study_spec, monkeypatch):
+    """Issue 15: `study show` on a failed study printed no reason. It prints the study's error, its failed
+    trials' reasons, and both still when the recommendation cannot be had."""
+    env = {"SCALELADDER_URL": sqlite_server.url, "SCALELADDER_TOKEN": sqlite_server.token("cli-fail")}
+    with sqlite_server.client("cli-fail") as client:
+        study = client.create_study(study_spec)
+        for _ in range(3):
+            study.ask().fail("RuntimeError: CUDA out of memory")
+        quiet = client.create_study({**study_spec, "name": "quiet"})
+    _fail_study(sqlite_server, "cli-fail", study.id, "3 trials in a row failed: RuntimeError: CUDA out of memory")
+    _fail_study(sqlite_server, "cli-fail", quiet.id, None)
+
+    result = runner.invoke(app, ["study", "show", str(study.id)], env={**env, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "failed: 3 trials in a row failed: RuntimeError: CUDA out of memory" in result.output
+    assert "failed trials (3): 3 x RuntimeError: CUDA out of memory" in result.output
+    shown = runner.invoke(app, ["study", "show", str(study.id), "--json"], env=env)
+    assert '"error": "3 trials in a row failed: RuntimeError: CUDA out of memory"' in shown.output
+    assert shown.output.count('"failure": "RuntimeError: CUDA out of memory"') == 3
+
+    result = runner.invoke(app, ["study", "show", str(quiet.id)], env=env)
+    assert result.exit_code == 0 and "failed: no reason was recorded" in result.output, result.output
+
+    from api.client import StudyHandle
+    from api.errors import UnavailableError
+
+    def unavailable(self):
+        raise UnavailableError("the surrogate fit failed; retry")
+
+    monkeypatch.setattr(StudyHandle, "recommendation", unavailable)
+    result = runner.invoke(app, ["study", "show", str(study.id)], env={**env, "COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "failed: 3 trials in a row failed" in result.output
+    assert "no recommendation: the surrogate fit failed; retry" in result.output
