@@ -272,8 +272,11 @@ class StudyHandle:
             while True:
                 p = self.progress()
                 best = "-" if p.best_value is None else f"{p.best_value:.5g}"
+                # fraction_done is budget spent as the service counts it (service/progress.py), never time
                 bar.update(task, completed=p.fraction_done or 0.0,
-                           info=f"{p.state.value}  trials {p.n_trials}  cost {p.cost_spent:.2f}  best {best}")
+                           info=f"{p.state.value}  trials {p.n_trials}" + (f"/{p.max_trials}" if p.max_trials else "")
+                                + f"  cost {p.cost_spent:.2f}" + (f"/{p.max_cost:g}" if p.max_cost else "")
+                                + f"  best {best}")
                 if p.state.is_final or (deadline is not None and time.monotonic() >= deadline):
                     break
                 time.sleep(poll_interval)

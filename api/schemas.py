@@ -57,6 +57,14 @@ class StudyState(str, enum.Enum):
         return self in (StudyState.COMPLETED, StudyState.FAILED, StudyState.CANCELLED)
 
 
+class BudgetLimit(str, enum.Enum):
+    """The budget limit a study's progress is measured against (``Progress.progress_limit``)."""
+
+    COST = "cost"              # cost spent / max_cost
+    TRIALS = "trials"          # finished trials / max_trials
+    WALL_CLOCK = "wall_clock"  # elapsed / max_wall_clock_seconds, only when it is the study's one limit
+
+
 class TrialState(str, enum.Enum):
     """Mirrors ``schedulers.TrialState`` value for value (this package does not import ``schedulers``)."""
 
@@ -454,7 +462,10 @@ class Progress(_Model):
     max_trials: int | None = None
     elapsed_seconds: float | None = None
     max_wall_clock_seconds: float | None = None
-    fraction_done: float | None = Field(None, description="the largest used fraction of any budget limit")
+    fraction_done: float | None = Field(None, description=(
+        "budget spent: the larger of cost spent / max_cost and finished trials / max_trials (elapsed / "
+        "max_wall_clock_seconds only when that is the one limit); 1 once completed, None with no limit"))
+    progress_limit: BudgetLimit | None = Field(None, description="the limit fraction_done is measured against")
     best_value: float | None = Field(None, description="best value measured at the target fidelity")
     best_trial_id: int | None = None
     best_over_cost: list[ProgressPoint] = Field(default_factory=list)
@@ -487,7 +498,7 @@ class TokenCreated(_Model):
 
 
 __all__ = [
-    "BatchMeasurement", "BatchResult", "BudgetSpec", "CompleteRequest", "Condition", "CostKind", "CostSpec",
+    "BatchMeasurement", "BatchResult", "BudgetLimit", "BudgetSpec", "CompleteRequest", "Condition", "CostKind", "CostSpec",
     "Decision", "Direction", "ErrorBody", "ErrorResponse", "FailRequest", "FidelitySpec", "Measurement",
     "MeasurementBatch", "MeasurementCreate", "Objective", "Page", "ParamRole", "ParamSpec", "ParamType",
     "Progress", "ProgressPoint", "Recommendation", "ReportResult", "Resources", "SchedulerSpec", "ShouldStop",

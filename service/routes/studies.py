@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import math
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.schemas import (BatchResult, Direction, MeasurementBatch, Page, Progress, ProgressPoint, Recommendation,
-                         Study, StudySpec, StudyState, SuggestRequest, SuggestResponse, Trial, TrialState)
+from api.schemas import (BatchResult, MeasurementBatch, Page, Progress, Recommendation, Study, StudySpec, StudyState,
+                         SuggestRequest, SuggestResponse, Trial, TrialState)
 from service.deps import CacheDep, CommitBeforeResponseRoute, ExecutorDep, SessionDep, SettingsDep, TenantDep
 from service.errors import NotFoundError
 from service.lifecycle import StudyAction, apply_action
 from service.models import utcnow
-from service.repositories import MeasurementRepository, StudyRepository, TrialRepository
+from service.progress import study_progress
+from service.repositories import StudyRepository, TrialRepository
 from service.routes._paging import StudyId, next_token, parse_page
 from service.scheduling import StudyRuntime, validate_spec
 from service.serializers import study_out, trial_out
@@ -150,36 +150,6 @@ def recommendation(study_id: StudyId, session: SessionDep, tenant: TenantDep, ca
     return _runtime(session, tenant, study_id, cache).recommend()
 
 
-@router.get("/{study_id}/progress", response_model=Progress, summary="Budget used and best-so-far over cost")
+@router.get("/{study_id}/progress", response_model=Progress, summary="Budget spent and best-so-far over cost")
 def progress(study_id: StudyId, session: SessionDep, tenant: TenantDep) -> Progress:
-    row = StudyRepository(session).get(tenant, study_id)
-    spec = StudySpec.model_validate(row.spec)
-    by_state = TrialRepository(session).count_by_state(study_id)
-    elapsed = None
-    if row.started_at is not None:
-        elapsed = ((row.finished_at or utcnow()) - row.started_at).total_seconds()
-    b = spec.budget
-    fractions = []
-    if b.max_cost:
-        fractions.append(row.cost_spent / b.max_cost)
-    if b.max_trials:
-        fractions.append(row.n_trials / b.max_trials)
-    if b.max_wall_clock_seconds and elapsed is not None:
-        fractions.append(elapsed / b.max_wall_clock_seconds)
-    # best-so-far at the target fidelity, as a step function of cumulative cost
-    target_size = spec.target.size or spec.fidelity.sizes[-1].name
-    target_steps = spec.target.steps or spec.fidelity.steps.max
-    sign = 1.0 if spec.objective.direction is Direction.MINIMIZE else -1.0
-    curve: list[ProgressPoint] = []
-    best, best_trial = None, None
-    for cost, value, trial_id in MeasurementRepository(session).at_fidelity(study_id, target_size, target_steps):
-        if value is None or not math.isfinite(value):
-            continue
-        if best is None or sign * value < sign * best:
-            best, best_trial = value, trial_id
-            curve.append(ProgressPoint(cost=cost, best=value))
-    done = 1.0 if row.state is StudyState.COMPLETED else (min(max(fractions), 1.0) if fractions else None)
-    return Progress(study_id=row.id, state=row.state, n_trials=row.n_trials, trials_by_state=by_state,
-                    n_measurements=row.n_measurements, cost_spent=row.cost_spent, max_cost=b.max_cost,
-                    max_trials=b.max_trials, elapsed_seconds=elapsed, max_wall_clock_seconds=b.max_wall_clock_seconds,
-                    fraction_done=done, best_value=best, best_trial_id=best_trial, best_over_cost=curve)
+    return study_progress(session, StudyRepository(session).get(tenant, study_id))

@@ -224,3 +224,37 @@ def test_study_show_says_why_a_study_failed(sqlite_server, study_spec, monkeypat
     assert result.exit_code == 0, result.output
     assert "failed: 3 trials in a row failed" in result.output
     assert "no recommendation: the surrogate fit failed; retry" in result.output
+
+
+def test_progress_is_budget_spent_not_wall_clock(sqlite_server, study_spec):
+    """Issue 15: the bar advanced with wall-clock time (23% for a study with no measurement). Progress is the
+    budget spent: 0% until something is measured, then cost spent / max_cost or finished trials / max_trials."""
+    import re
+    import time
+
+    env = {"SCALELADDER_URL": sqlite_server.url, "SCALELADDER_TOKEN": sqlite_server.token("cli-progress"),
+           "COLUMNS": "200"}
+    with sqlite_server.client("cli-progress") as client:
+        by_cost = client.create_study({**study_spec, "budget": {"max_cost": 2, "max_wall_clock_seconds": 4}})
+        by_trials = client.create_study({**study_spec, "budget": {"max_trials": 4}})
+        trial = by_trials.ask()                              # handed out, nothing measured yet
+        time.sleep(1.0)                                      # a quarter of by_cost's wall clock
+        for study, limit in ((by_cost, "cost"), (by_trials, "trials")):
+            p = study.progress()
+            assert p.n_measurements == 0 and p.fraction_done == 0.0 and p.progress_limit.value == limit, p
+            result = runner.invoke(app, ["study", "watch", str(study.id), "--timeout", "0", "--interval", "0.01"],
+                                   env=env)
+            assert result.exit_code == 0, result.output
+            assert re.findall(r"(\d+\.\d)%", result.output) == ["0.0"], result.output
+
+        trial.report(trial.report_steps()[0], 1.5)            # measured: cost is charged
+        p = by_trials.progress()
+        assert p.fraction_done == 0.0 and p.cost_spent > 0    # no trial finished: no trial budget spent
+        trial.complete()
+        assert by_trials.progress().fraction_done == 0.25     # one of four trials finished
+        small = by_cost.ask()
+        for step in small.report_steps():
+            small.report(step, 2.0)
+        small.complete()
+        p = by_cost.progress()
+        assert p.progress_limit.value == "cost" and 0 < p.fraction_done == min(p.cost_spent / 2, 1.0)
