@@ -24,8 +24,9 @@ from typing import Any
 
 import httpx
 import yaml
+from pydantic import ValidationError
 
-from api.errors import ScaleLadderError, TransportError, error_from_response
+from api.errors import InvalidArgumentError, ScaleLadderError, TransportError, error_from_response, invalid_argument
 from api.schemas import (BatchResult, Decision, Measurement, Page, Progress, Recommendation, ReportResult,
                          ShouldStop, Study, StudySpec, StudyState, SuggestResponse, Trial, TrialState)
 
@@ -39,7 +40,10 @@ def _wire(value: float) -> float | str:
 
 
 def load_study_spec(source: StudySpec | Mapping[str, Any] | str | Path, **overrides: Any) -> StudySpec:
-    """A :class:`StudySpec` from a spec, a dict, or a YAML/JSON file path, with top-level ``overrides``."""
+    """A :class:`StudySpec` from a spec, a dict, or a YAML/JSON file path, with top-level ``overrides``.
+
+    Bad input raises :class:`InvalidArgumentError` worded as the service's 422 would be (``space[0].high:
+    ...``), so a caller handles one error whether the SDK or the service found the problem."""
     if isinstance(source, StudySpec):
         raw: dict[str, Any] = source.model_dump(mode="json", exclude_unset=True)
     elif isinstance(source, Mapping):
@@ -48,12 +52,15 @@ def load_study_spec(source: StudySpec | Mapping[str, Any] | str | Path, **overri
         with open(source, encoding="utf-8") as fh:
             try:
                 raw = yaml.safe_load(fh) or {}
-            except yaml.YAMLError as e:  # a malformed file is bad input like any other: a ValueError
-                raise ValueError(f"not valid YAML: {e}") from None
+            except yaml.YAMLError as e:  # a malformed file is bad input like any other
+                raise InvalidArgumentError(f"not valid YAML: {e}") from None
         if not isinstance(raw, dict):
-            raise ValueError(f"{source}: a study file must hold a mapping at the top level")
+            raise InvalidArgumentError("a study file must hold a mapping at the top level")
     raw.update({k: v for k, v in overrides.items() if v is not None})
-    return StudySpec.model_validate(raw)
+    try:
+        return StudySpec.model_validate(raw)
+    except ValidationError as e:
+        raise invalid_argument(e.errors()) from None
 
 
 class Client:

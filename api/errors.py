@@ -6,18 +6,22 @@ turns that into the matching exception so callers can ``except NotFoundError`` i
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
 class ScaleLadderError(Exception):
-    """Base class of every SDK error. ``status`` is the HTTP status (``None`` for transport failures)."""
+    """Base class of every SDK error. ``status`` is the HTTP status (``None`` for transport failures).
+
+    ``str(error)`` is ``field: message``, the form of the service's own validation messages, so the CLI and
+    callers print one shape whether the service or the SDK found the problem."""
 
     status: int | None = None
     retryable: bool = False
 
     def __init__(self, message: str, *, code: str = "error", field: str | None = None,
                  status: int | None = None, retryable: bool | None = None) -> None:
-        super().__init__(f"{message} (field: {field})" if field else message)
+        super().__init__(f"{field}: {message}" if field and not message.startswith(f"{field}:") else message)
         self.message = message
         self.code = code
         self.field = field
@@ -81,6 +85,28 @@ _BY_STATUS: dict[int, type[ScaleLadderError]] = {
 }
 
 
+#: where pydantic puts a request's parts; not part of a field's name
+_REQUEST_PARTS = ("body", "query", "path", "header")
+
+
+def field_path(loc: Sequence[Any]) -> str:
+    """A pydantic error location as the API names fields: ``("body", "space", 0, "high")`` -> ``space[0].high``."""
+    parts = list(loc[1:] if loc and loc[0] in _REQUEST_PARTS else loc)
+    out = ""
+    for p in map(str, parts):
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or ".".join(map(str, loc))
+
+
+def invalid_argument(errors: Sequence[Mapping[str, Any]], limit: int = 5) -> InvalidArgumentError:
+    """The one 422 for a list of pydantic errors (the service's answer, and the SDK's own check of a spec
+    before sending it): the first error's field, and ``field: message`` for the first ``limit`` errors."""
+    if not errors:
+        return InvalidArgumentError("invalid request")
+    message = "; ".join(f"{field_path(e.get('loc', ()))}: {e.get('msg')}" for e in errors[:limit])
+    return InvalidArgumentError(message, code="invalid_argument", field=field_path(errors[0].get("loc", ())))
+
+
 def error_from_response(status: int, body: Any) -> ScaleLadderError:
     """Build the typed error for an HTTP error answer (``body`` is the decoded JSON, or text)."""
     cls = _BY_STATUS.get(status, ServerError if status >= 500 else ScaleLadderError)
@@ -94,5 +120,6 @@ def error_from_response(status: int, body: Any) -> ScaleLadderError:
 
 __all__ = [
     "AuthenticationError", "ConflictError", "InvalidArgumentError", "NotFoundError", "PermissionDeniedError",
-    "ScaleLadderError", "ServerError", "TransportError", "UnavailableError", "error_from_response",
+    "ScaleLadderError", "ServerError", "TransportError", "UnavailableError", "error_from_response", "field_path",
+    "invalid_argument",
 ]

@@ -19,7 +19,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from api.client import Client, StudyHandle
+from api.client import Client, StudyHandle, load_study_spec
 from api.errors import ScaleLadderError
 from api.schemas import StudyState, TrialState
 from service.cli_common import App, console, fail as _fail
@@ -219,12 +219,14 @@ def study_create(file: Annotated[Path, typer.Option("--file", "-f", exists=True,
                  ) -> None:
     """Create a study from a YAML file."""
     try:
-        with _client(url, token) as client:
-            study = client.create_study(file, start=start, name=name)
-    except ScaleLadderError as e:
-        _fail(str(e))
-    except ValueError as e:  # a malformed file: pydantic says which field
+        spec = load_study_spec(file, name=name)
+    except ScaleLadderError as e:  # checked before sending, worded as the service's 422 (field: message)
         _fail(f"{file}: {e}")
+    try:
+        with _client(url, token) as client:
+            study = client.create_study(spec, start=start)
+    except ScaleLadderError as e:
+        _fail(e)
     console.print(f"created study [bold]{study.id}[/] ({study.name}), {study.state.value}")
 
 

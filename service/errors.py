@@ -17,6 +17,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.errors import invalid_argument
 from schedulers.errors import (IllegalTransitionError, InvalidProblemError, InvalidSpaceError, ModelFittingError,
                                SchedulerError, UnknownTrialError)
 from workers.errors import ForbiddenWorkloadError, InvalidWorkloadConfigError, UnknownWorkloadError, WorkerError
@@ -118,14 +119,6 @@ def error_response(exc: ServiceError) -> JSONResponse:
                      RETRY_AFTER if exc.retryable else None)
 
 
-def _loc_to_field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
-    return out or ".".join(map(str, loc))
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Register the exception handlers: every error leaves the service as ``{"error": {...}}``."""
 
@@ -147,11 +140,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = exc.errors()
-        first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
-        field = _loc_to_field(tuple(first.get("loc", ())))
-        message = "; ".join(f"{_loc_to_field(tuple(e.get('loc', ())))}: {e.get('msg')}" for e in errors[:5])
-        return _response(422, "invalid_argument", message, field)
+        err = invalid_argument(exc.errors())  # the SDK's own check of a spec words it the same way
+        return _response(422, "invalid_argument", err.message, err.field)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

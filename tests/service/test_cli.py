@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from service.cli import app
@@ -258,3 +259,36 @@ def test_progress_is_budget_spent_not_wall_clock(sqlite_server, study_spec):
         small.complete()
         p = by_cost.progress()
         assert p.progress_limit.value == "cost" and 0 < p.fraction_done == min(p.cost_spent / 2, 1.0)
+
+
+def test_cli_prints_the_servers_field_named_errors(sqlite_server, study_spec, tmp_path):
+    """Issue 15: the CLI printed pydantic's raw text with a link where the service says ``space[0].high: ...``.
+    The SDK's own check of a file and the service's 422 are one error in one form: ``field: message``."""
+    import yaml
+
+    from api.errors import InvalidArgumentError
+
+    env = {"SCALELADDER_URL": sqlite_server.url, "SCALELADDER_TOKEN": sqlite_server.token("cli-errors"),
+           "COLUMNS": "300"}
+    spec = {**study_spec, "space": [{"name": "lr", "type": "float", "low": 0.1, "high": "big"}]}
+    with sqlite_server.http("cli-errors") as http:
+        answer = http.post("/v1/studies", json=spec).json()["error"]
+    assert answer["field"] == "space[0].high" and answer["message"].startswith("space[0].high: ")
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(spec))
+    result = runner.invoke(app, ["study", "create", "-f", str(bad)], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip() == f"error: {bad}: {answer['message']}"
+    assert "pydantic" not in result.output and "http" not in result.output
+
+    with sqlite_server.client("cli-errors") as client, pytest.raises(InvalidArgumentError) as caught:
+        client.create_study(spec)
+    assert (caught.value.field, str(caught.value)) == (answer["field"], answer["message"])
+
+    # found by the service (the scheduler library's rules): the same form, field first
+    bad.write_text(yaml.safe_dump({**study_spec, "space": [{"name": "lr", "type": "float", "low": 0.5,
+                                                             "high": 0.1}]}))
+    result = runner.invoke(app, ["study", "create", "-f", str(bad)], env=env)
+    assert result.exit_code == 1
+    assert result.output.strip() == "error: space.lr.low: parameter 'lr': low (0.5) > high (0.1)", result.output
