@@ -10,6 +10,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 
+def field_message(field: str | None, message: str) -> str:
+    """``field: message``, the form of the service's validation messages (the message alone without a field,
+    or when it already starts with the field)."""
+    return f"{field}: {message}" if field and not message.startswith(f"{field}:") else message
+
+
 class ScaleLadderError(Exception):
     """Base class of every SDK error. ``status`` is the HTTP status (``None`` for transport failures).
 
@@ -21,7 +27,7 @@ class ScaleLadderError(Exception):
 
     def __init__(self, message: str, *, code: str = "error", field: str | None = None,
                  status: int | None = None, retryable: bool | None = None) -> None:
-        super().__init__(f"{field}: {message}" if field and not message.startswith(f"{field}:") else message)
+        super().__init__(field_message(field, message))
         self.message = message
         self.code = code
         self.field = field
@@ -120,6 +126,6 @@ def error_from_response(status: int, body: Any) -> ScaleLadderError:
 
 __all__ = [
     "AuthenticationError", "ConflictError", "InvalidArgumentError", "NotFoundError", "PermissionDeniedError",
-    "ScaleLadderError", "ServerError", "TransportError", "UnavailableError", "error_from_response", "field_path",
-    "invalid_argument",
+    "ScaleLadderError", "ServerError", "TransportError", "UnavailableError", "error_from_response",
+    "field_message", "field_path", "invalid_argument",
 ]

@@ -63,13 +63,18 @@ class ScalingFitRequest(_Model):
     predict_at: list[ScalePoint] = Field(default_factory=list, max_length=1000)
     compute_budgets: list[PositiveFloat] = Field(default_factory=list, max_length=100,
                                                  description="compute C ~ 6 N D for compute-optimal allocation")
-    n_bootstrap: int = Field(default=100, ge=0, le=2000, description="resamples for the loss law (each refits it)")
-    hyperparameter_bootstrap: int = Field(default=1000, ge=0, le=10_000)
-    level: float = Field(default=0.95, gt=0, lt=1)
-    tolerance: float = Field(default=0.0025, ge=0, le=1, description="Step Law plateau: within 0.25% of best")
+    # Fit settings left out (None) take the scaling library's defaults (HuberFitOptions, fit_scaling), their
+    # one home: this contract, the REST endpoints and the CLI used to default to other values (issue 15).
+    n_bootstrap: int | None = Field(default=None, ge=0, le=2000, description=(
+        "resamples for the loss law (each refits it); 0: no intervals; default: the library's"))
+    hyperparameter_bootstrap: int | None = Field(default=None, ge=0, le=10_000, description=(
+        "resamples for the hyperparameter laws; default: the library's"))
+    level: float | None = Field(default=None, gt=0, lt=1, description="interval level; default: the library's")
+    tolerance: float | None = Field(default=None, ge=0, le=1, description=(
+        "Step Law plateau: runs within this fraction of their cell's best loss; default: the library's"))
     regressors: dict[str, list[ScaleVariable]] | None = Field(
         default=None, description='e.g. {"lr": ["N", "D"], "bs": ["D"]}; default: every varying variable')
-    seed: int = 0
+    seed: int | None = Field(default=None, ge=0, description="bootstrap seed; default: the library's")
 
 
 # ------------------------------------------------------------------------------------------- response
@@ -136,6 +141,7 @@ class HyperparameterLaw(_Out):
     tolerance: float
     n_runs: int
     n_kept: int
+    n_bootstrap: int | None = Field(default=None, description="resamples behind the intervals (0: no intervals)")
     level: float
     laws: dict[str, HyperparameterFit]
     cells: list[CellOptimum]

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.errors import invalid_argument
 from schedulers.errors import (IllegalTransitionError, InvalidProblemError, InvalidSpaceError, ModelFittingError,
                                SchedulerError, UnknownTrialError)
+from schedulers.scaling.errors import InvalidScalingDataError
 from workers.errors import ForbiddenWorkloadError, InvalidWorkloadConfigError, UnknownWorkloadError, WorkerError
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,7 @@ _SCHEDULER_STATUS: dict[type[SchedulerError], tuple[int, str]] = {
     UnknownTrialError: (404, "not_found"),
     IllegalTransitionError: (409, "failed_precondition"),
     ModelFittingError: (503, "unavailable"),
+    InvalidScalingDataError: (422, "invalid_argument"),
 }
 
 

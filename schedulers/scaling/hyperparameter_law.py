@@ -173,9 +173,14 @@ class HyperparameterLaw:
                                                 float(mean[0, j]), float(std[0, j])))
         return out
 
+    @property
+    def n_bootstrap(self) -> int:
+        """Resamples behind the intervals (0: every interval is the point value)."""
+        return int(next(iter(self.laws.values())).bootstrap_beta.shape[0]) if self.laws else 0
+
     def to_dict(self) -> dict:
         return {"tolerance": self.tolerance, "n_runs": self.n_runs, "n_kept": self.n_kept,
-                "level": self.level, "laws": {k: law.to_dict() for k, law in self.laws.items()},
+                "n_bootstrap": self.n_bootstrap, "level": self.level, "laws": {k: law.to_dict() for k, law in self.laws.items()},
                 "cells": [c.to_dict() for c in self.cells], "warnings": list(self.warnings)}
 
 

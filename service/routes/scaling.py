@@ -1,12 +1,12 @@
 """``/v1/scaling/fit`` (stateless: fit posted points) and ``/v1/studies/{id}/scaling`` (fit a study's trials).
 
-Both answer :class:`api.scaling.ScalingFit`, computed by :func:`schedulers.scaling.fit_scaling`. Fitting is
+Both answer :class:`api.scaling.ScalingFit`, computed by :mod:`service.scaling` (the CLI's path too). Fitting is
 CPU-bound, so the handlers are plain ``def`` (FastAPI runs them in its thread pool, off the event loop).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
@@ -15,7 +15,8 @@ from api.scaling import ScalingFit, ScalingFitRequest
 from api.schemas import Direction as WireDirection
 from api.schemas import TrialState
 from schedulers.problem import Direction
-from schedulers.scaling import HuberFitOptions, InvalidScalingDataError, LawKind, ScalingRun, fit_scaling
+from schedulers.scaling import LawKind, ScalingRun
+from service import scaling
 from service.deps import CommitBeforeResponseRoute, SessionDep, TenantDep
 from service.errors import InvalidArgumentError
 from service.repositories import StudyRepository, TrialRepository
@@ -28,27 +29,11 @@ _PAGE = 1000
 _MEASURED = (TrialState.COMPLETED, TrialState.STOPPED, TrialState.PAUSED, TrialState.RUNNING)
 
 
-def _fit(runs: list[ScalingRun], *, strict: bool, **kwargs: Any) -> dict:
-    try:
-        return fit_scaling(runs, strict=strict, **kwargs).to_dict()
-    except InvalidScalingDataError as exc:
-        raise InvalidArgumentError(exc.message, field=exc.field) from exc
-
-
 @router.post("/scaling/fit", response_model=ScalingFit, summary="Fit scaling laws to posted points")
 def fit_points(request: ScalingFitRequest, tenant: TenantDep) -> ScalingFit:
     """Loss law (Chinchilla's L(N, D) or L(x) = E + A x^-alpha) with bootstrap intervals, predictions and
     compute-optimal allocations, and Step Law hyperparameter laws when the points carry ``params``."""
-    runs = [ScalingRun(p.N, p.D, p.loss, p.params) for p in request.points]
-    options = HuberFitOptions(n_bootstrap=request.n_bootstrap, level=request.level, seed=request.seed)
-    out = _fit(runs, strict=True, law=LawKind(request.law.value),
-               variable=request.variable.value if request.variable else None, options=options,
-               tolerance=request.tolerance, hyperparameter_bootstrap=request.hyperparameter_bootstrap,
-               regressors={k: [v.value for v in vs] for k, vs in request.regressors.items()}
-               if request.regressors else None,
-               predict_at=[p.model_dump(exclude_none=True) for p in request.predict_at],
-               compute_budgets=request.compute_budgets)
-    return ScalingFit.model_validate(out)
+    return scaling.fit_points(request)
 
 
 @router.get("/studies/{study_id}/scaling", response_model=ScalingFit, summary="Scaling laws of a study's trials")
@@ -57,8 +42,9 @@ def study_scaling(study_id: int, session: SessionDep, tenant: TenantDep,
                   predict_D: Annotated[list[float], Query(description="steps to predict at")] = [],  # noqa: B006
                   compute_budget: Annotated[list[float], Query()] = [],  # noqa: B006
                   law: WireLawKind = WireLawKind.AUTO,
-                  n_bootstrap: Annotated[int, Query(ge=0, le=2000)] = 100,
-                  tolerance: Annotated[float, Query(ge=0, le=1)] = 0.0025) -> ScalingFit:
+                  n_bootstrap: Annotated[int | None, Query(ge=0, le=2000, description="default: the library's")] = None,
+                  tolerance: Annotated[float | None, Query(ge=0, le=1, description="default: the library's")] = None
+                  ) -> ScalingFit:
     """Each trial with a measured value is a run at N = its size's parameter count and D = its last
     reported step; the loss law is fitted on the best value per (size, steps) cell. Predictions default
     to the study's target (size, steps). Laws the trials cannot support yet come back ``null`` with the
@@ -92,7 +78,6 @@ def study_scaling(study_id: int, session: SessionDep, tenant: TenantDep,
         return ScalingFit(study_id=study.id, variables=[], n_runs=len(runs), loss_points=[],
                           warnings=["every trial ran at one model size and one step count; a scaling law needs "
                                     "trials at two or more (size, steps) points"])
-    out = _fit(runs, strict=False, direction=direction, law=LawKind(law.value),
-               options=HuberFitOptions(n_bootstrap=n_bootstrap), tolerance=tolerance,
-               predict_at=targets, compute_budgets=compute_budget)
+    out = scaling.fit_runs(runs, strict=False, direction=direction, law=LawKind(law.value), n_bootstrap=n_bootstrap,
+                           tolerance=tolerance, predict_at=targets, compute_budgets=compute_budget)
     return ScalingFit.model_validate({**out, "study_id": study.id})

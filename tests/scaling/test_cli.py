@@ -28,7 +28,8 @@ def write_csv(path, with_lr=True):
 
 def test_fit_prints_laws_and_writes_a_plot(tmp_path):
     write_csv(tmp_path / "runs.csv")
-    res = CliRunner().invoke(app, ["fit", str(tmp_path / "runs.csv"), "--bootstrap", "10", "--predict", "6.4e7,6.4e4",
+    res = CliRunner().invoke(app, ["fit", str(tmp_path / "runs.csv"), "-H", "lr", "-H", "optimizer",
+                                   "--bootstrap", "10", "--predict", "6.4e7,6.4e4",
                                    "--compute", "1e13", "--tolerance", "0", "--plot", str(tmp_path / "fit.png")])
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())          # rich wraps lines at the terminal width
@@ -47,3 +48,115 @@ def test_fit_json_and_bad_input(tmp_path):
     (tmp_path / "bad.csv").write_text("N,D,acc\n1,2,3\n")
     res = CliRunner().invoke(app, ["fit", str(tmp_path / "bad.csv")])
     assert res.exit_code == 1 and "needs a 'loss'" in " ".join(res.output.split())
+
+
+def _run(*args):
+    return CliRunner().invoke(app, list(map(str, args)), env={"COLUMNS": "200"})
+
+
+def test_fit_help_names_the_csv_columns():
+    text = " ".join(_run("fit", "--help").output.split())
+    assert "columns N (model parameters) and/or D (steps or tokens) and loss (or value)" in text
+    assert "--hyperparameter" in text and "--ignore" in text
+
+
+def test_unnamed_columns_are_refused_not_fitted(tmp_path):
+    """Issue 15: a C = 6ND column was silently fitted as the hyperparameter law 'C = 6 N^1 D^1'."""
+    path = tmp_path / "runs.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["N", "D", "C", "loss"])
+        for n in (1e6, 4e6, 1.6e7):
+            for d in (1e3, 4e3, 1.6e4):
+                w.writerow([n, d, 6 * n * d, 2 + 100 / n ** 0.3 + 30 / d ** 0.4])
+    res = _run("fit", path, "--bootstrap", 0)
+    assert res.exit_code == 1
+    assert ("column 'C' is not N, D or loss: name it with --hyperparameter C (to fit its law) or --ignore C"
+            in res.output)
+    res = _run("fit", path, "--bootstrap", 0, "--ignore", "C", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.output)["hyperparameter_law"] is None
+    res = _run("fit", path, "--bootstrap", 0, "-H", "C", "--json")             # asked for: then it is fitted
+    assert res.exit_code == 0 and "C" in json.loads(res.output)["hyperparameter_law"]["laws"]
+    assert "no column 'lr'" in _run("fit", path, "-H", "lr").output
+    (tmp_path / "renamed.csv").write_text("params,tokens,loss\n1e6,1e3,3.0\n")
+    res = _run("fit", tmp_path / "renamed.csv")
+    assert res.exit_code == 1 and "needs a model size column 'N' and/or a data size column 'D'" in res.output
+
+
+def test_one_bootstrap_default_on_every_path(sqlite_server, tmp_path, monkeypatch):
+    """Issue 15: the default was 200 resamples in the library and the CLI, 100 over REST. Every path leaves
+    it to the library's HuberFitOptions: recorded at the one fit call they share (cheap fits stand in)."""
+    import dataclasses
+
+    import service.scaling
+    from api.scaling import fit_scaling, study_scaling
+    from schedulers.scaling import HuberFitOptions
+
+    used, real = [], service.scaling.fit_scaling
+
+    def spy(runs, *, options, **kwargs):
+        used.append(options.n_bootstrap)
+        return real(runs, options=dataclasses.replace(options, n_bootstrap=2), **kwargs)
+
+    monkeypatch.setattr(service.scaling, "fit_scaling", spy)
+    write_csv(tmp_path / "runs.csv", with_lr=False)
+    assert _run("fit", tmp_path / "runs.csv").exit_code == 0
+    with sqlite_server.client("scaling-defaults") as client:
+        fit_scaling(client, [{"N": r["N"], "D": r["D"], "loss": r["loss"]}
+                             for r in csv.DictReader((tmp_path / "runs.csv").open())])
+        study = client.create_study({
+            "name": "law", "objective": {"metric": "loss", "direction": "minimize"},
+            "space": [{"name": "lr", "type": "float", "low": 1e-3, "high": 1e-1, "log": True}],
+            "fidelity": {"steps": {"min": 10, "max": 90, "report_every": 10},
+                         "sizes": [{"name": "s", "params": 1e6}, {"name": "m", "params": 4e6}]},
+            "budget": {"max_trials": 8}, "scheduler": {"name": "asha", "seed": 0, "options": {"size_rungs": True}}})
+        while (trial := study.ask(wait=False)) is not None:                 # runs at several (size, steps)
+            n = {"s": 1e6, "m": 4e6}[trial.size]
+            for step in trial.report_steps():
+                if trial.report(step, 2 + 100 / n ** 0.3 + 30 / step ** 0.4 + trial.params["lr"]).value != "continue":
+                    break
+            trial.complete()
+        study_scaling(client, study.id)
+    assert used == [HuberFitOptions().n_bootstrap] * 3
+
+
+def test_same_seed_same_intervals_through_the_cli_and_rest(sqlite_server, tmp_path):
+    """Issue 15: one seed gave different intervals through the API and the CLI. Both take service.scaling."""
+    from api.scaling import fit_scaling
+
+    write_csv(tmp_path / "runs.csv")
+    rows = list(csv.DictReader((tmp_path / "runs.csv").open()))
+    points = [{"N": float(r["N"]), "D": float(r["D"]), "loss": float(r["loss"]),
+               "params": {"lr": float(r["lr"]), "optimizer": r["optimizer"]}} for r in rows]
+
+    def cli(seed):
+        res = _run("fit", tmp_path / "runs.csv", "-H", "lr", "-H", "optimizer", "--bootstrap", 6, "--seed", seed,
+                   "--tolerance", 0, "--predict", "6.4e7,6.4e4", "--json")
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output)
+
+    with sqlite_server.client("scaling-seed") as client:
+        rest = fit_scaling(client, points, n_bootstrap=6, seed=7, tolerance=0.0,
+                           predict_at=[{"N": 6.4e7, "D": 6.4e4}]).model_dump(mode="json", exclude={"plot"})
+    here = cli(7)
+    for key in ("loss_law", "loss_predictions", "hyperparameter_law", "hyperparameter_predictions"):
+        assert here[key] == rest[key], key
+    assert cli(8)["loss_law"]["coefficients"] != here["loss_law"]["coefficients"]   # the seed is what decides
+
+
+def test_no_bootstrap_prints_no_intervals(tmp_path):
+    """Issue 15: --bootstrap 0 printed degenerate [v, v] intervals, which read as certainty."""
+    write_csv(tmp_path / "runs.csv")
+    args = ("fit", tmp_path / "runs.csv", "-H", "lr", "--ignore", "optimizer", "--bootstrap", 0, "--tolerance", 0,
+            "--predict", "6.4e7,6.4e4", "--compute", "1e13")
+    res = _run(*args)
+    assert res.exit_code == 0, res.output
+    assert "no bootstrap, no intervals" in res.output and "95% interval" not in res.output
+    loss_lines = [line for line in res.output.splitlines()
+                  if line.startswith(("predicted loss", "compute")) or line.startswith(("│ E ", "│ alpha "))]
+    assert len(loss_lines) == 4 and not any("[" in line for line in loss_lines), loss_lines
+    assert "[" in next(line for line in res.output.splitlines() if line.startswith("optimal lr"))   # its own bootstrap
+    res = _run(*args, "--hyperparameter-bootstrap", 0)
+    assert res.exit_code == 0 and not any("[" in line for line in res.output.splitlines()
+                                          if line.startswith(("optimal lr", "│ lr")))
