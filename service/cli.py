@@ -274,8 +274,8 @@ def study_show(study_id: Annotated[int, typer.Argument(help="Study id.")],
         console.print(f"[red]{study.state.value}:[/] {escape(study.data.error)}")
     if failed:
         reasons = Counter(t.failure or "no reason given" for t in failed)
-        console.print(f"[red]failed trials ({len(failed)}):[/] "
-                      + "; ".join(escape(f"{n} x {reason}" if n > 1 else reason) for reason, n in reasons.most_common()))
+        listed = "; ".join(f"{n} x {reason}" if n > 1 else reason for reason, n in reasons.most_common())
+        console.print(f"[red]failed trials ({len(failed)}):[/] {escape(listed)}")
     counts = ", ".join(f"{n} {s.value}" for s, n in progress.trials_by_state.items()) or "none"
     best = "-" if progress.best_value is None else f"{progress.best_value:.6g}"
     console.print(f"trials: {counts}; measurements {progress.n_measurements}; "
