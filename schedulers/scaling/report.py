@@ -159,7 +159,9 @@ def fit_scaling(runs: Sequence[ScalingRun] | Iterable[Mapping[str, Any]], *,
     items = list(runs)
     runs = items if all(isinstance(r, ScalingRun) for r in items) else runs_from_dicts(items)
     options = options or HuberFitOptions()
-    finite = [r for r in runs if math.isfinite(r.value)]
+    # In a canonical order: the bootstrap draws runs by position, so the same runs listed in another order
+    # (a study's trials by id, the same runs exported to a CSV) would otherwise get other intervals
+    finite = sorted((r for r in runs if math.isfinite(r.value)), key=_run_order)
     warnings = [f"{len(runs) - len(finite)} diverged runs (non-finite value) left out"] if len(finite) < len(runs) else []
     if not finite:
         raise InvalidScalingDataError("no run with a finite value", field="points")
@@ -234,6 +236,11 @@ def fit_scaling(runs: Sequence[ScalingRun] | Iterable[Mapping[str, Any]], *,
         extend = {v: max(t[v] for t in targets) for v in present} if targets else None
         report.panels += hyperparameter_panels(hl, extend)
     return report
+
+
+def _run_order(run: ScalingRun) -> tuple:
+    params = sorted((str(k), type(v).__name__, repr(v)) for k, v in run.params.items())
+    return (run.n_params or 0.0, run.data or 0.0, run.value, params)
 
 
 def _parse_targets(predict_at: Sequence[Mapping[str, float]], present: list[str]) -> list[dict[str, float]]:

@@ -160,3 +160,28 @@ def test_no_bootstrap_prints_no_intervals(tmp_path):
     res = _run(*args, "--hyperparameter-bootstrap", 0)
     assert res.exit_code == 0 and not any("[" in line for line in res.output.splitlines()
                                           if line.startswith(("optimal lr", "│ lr")))
+
+
+def test_the_order_of_the_runs_does_not_change_the_intervals(sqlite_server):
+    """The bootstrap draws runs by position: the same runs in another order (a study's trials by id, a CSV
+    sorted otherwise) gave other hyperparameter-law intervals for the same seed."""
+    import random
+
+    from api.scaling import fit_scaling
+
+    rng = np.random.default_rng(2)
+    points = []
+    for n in (1e6, 4e6, 1.6e7):
+        for d in (1e3, 1e4):
+            best = 0.2 * n ** -0.3
+            for lr in best * 2.0 ** np.arange(-2, 3):
+                loss = (2 + 100 / n ** 0.3 + 30 / d ** 0.4) * (1 + 0.01 * math.log2(lr / best) ** 2
+                                                                + abs(rng.normal(0, 1e-3)))
+                points.append({"N": n, "D": d, "loss": loss, "params": {"lr": float(lr)}})
+    shuffled = list(points)
+    random.Random(0).shuffle(shuffled)
+    with sqlite_server.client("scaling-order") as client:
+        a, b = (fit_scaling(client, p, n_bootstrap=0, hyperparameter_bootstrap=50, tolerance=0.01, seed=3)
+                for p in (points, shuffled))
+    assert a.hyperparameter_law.laws["lr"] == b.hyperparameter_law.laws["lr"]
+    assert a.hyperparameter_law.n_bootstrap == 50
