@@ -430,7 +430,7 @@ HEAD_NODE_RESOURCE = "node:__internal_head__"
 RUNNER_HEAD_SHARE = 0.001
 #: how many times Ray restarts a runner whose process died (killed by the OOM killer, say). A restart
 #: resumes from the event log and costs the live trials their progress since their last checkpoint (on 2
-#: loaded cores a killed runner's study completed 27-28 s after the kill, 3 runs of
+#: loaded cores a killed runner's study completed 27-30 s after the kill, 5 runs of
 #: tests/ray/test_multinode.py); a runner dying more often than this is crash-looping, and it is left to
 #: `recover()` of the next control plane.
 RUNNER_MAX_RESTARTS = 5
