@@ -84,6 +84,11 @@ class ObservationStore:
             return v
         return float(self._worst_overall) if np.isfinite(self._worst_overall) else None
 
+    def reported_values(self) -> np.ndarray:
+        """Every value in the subsampled curves (``n``), in no particular order and without the cap or
+        the priorities of :meth:`training_set`: the distribution of what was reported."""
+        return np.asarray([y for c in self.curves.values() for _, y in c.points.values()], dtype=float)
+
     # -- training set --------------------------------------------------------------------------
     def _rows(self, curve: CurvePoints) -> list[tuple[np.ndarray, float]]:
         enc = self.encoder

@@ -13,7 +13,11 @@ Two objects, two costs:
   ``O(n^2)`` per point and adding points (new reports, kriging-believer fantasies) is a block update of the
   factor (``O(n^2 k)``), not a refit.
 
-Units: every public value here is in the *minimisation* units of the caller (``y``), not standardised.
+Units: every value here is in the *minimisation* units of the caller (``y``), not standardised, seen through
+the surrogate's output warp (:mod:`schedulers.multiscale.warping`): observations go in in the caller's
+units; predictions, covariances and the noise come out on the warped scale, which *is* the caller's units at
+and below the warp's fence (everywhere good configs live). :meth:`Posterior.observed` maps an observation to
+that scale and :meth:`Posterior.in_caller_units` maps a prediction back.
 Shapes: inputs are ``n x D`` with ``D = d + 2`` (see :mod:`schedulers.multiscale.features`); outputs ``n``
 vectors and ``n x n`` covariances. Fitting runs in torch (float64); conditioning and prediction run in
 numpy on the extracted :class:`Hyperparameters`.
@@ -41,6 +45,7 @@ from gpytorch.priors import LogNormalPrior
 
 from schedulers.errors import ModelFittingError
 from schedulers.multiscale.kernels import DriftMode, MeanKind, ShiftedConfigKernel, make_mean, multiscale_kernel
+from schedulers.multiscale.warping import OutputWarp
 
 DTYPE = torch.float64
 _JITTER = 1e-8
@@ -203,7 +208,8 @@ class Hyperparameters:
 
 @dataclass
 class Surrogate:
-    """Frozen GP hyperparameters plus the standardisation ``(y - y_mean) / y_std`` they were fitted in."""
+    """Frozen GP hyperparameters plus the outcome transform they were fitted in: the output warp, then the
+    standardisation ``(warp(y) - y_mean) / y_std``."""
 
     model: MultiScaleGP
     hyper: Hyperparameters
@@ -214,10 +220,11 @@ class Surrogate:
     #: log marginal likelihood of the standardised training outcomes under these hyperparameters (nats,
     #: priors excluded): what :func:`fit_surrogate` callers compare kernels by
     log_likelihood: float = float("nan")
+    warp: OutputWarp = OutputWarp()
 
     @property
     def noise(self) -> float:
-        """Observation-noise variance in the caller's units."""
+        """Observation-noise variance on the warped scale (the caller's units below the fence)."""
         return self.hyper.noise * self.y_std ** 2
 
     def state(self) -> dict[str, Any]:
@@ -232,8 +239,11 @@ class Surrogate:
 
 def fit_surrogate(X: np.ndarray, y: np.ndarray, *, mean_kind: MeanKind = MeanKind.SCALING_LAW,
                   warm_start: dict[str, Any] | None = None, max_iter: int = 60,
-                  interaction: bool = False, drift: bool = False, common: bool = False) -> Surrogate:
-    """Fit hyperparameters on ``n x D`` inputs and ``n`` outcomes (minimisation units).
+                  interaction: bool = False, drift: bool = False, common: bool = False,
+                  warp: OutputWarp = OutputWarp()) -> Surrogate:
+    """Fit hyperparameters on ``n x D`` inputs and ``n`` outcomes (minimisation units) seen through
+    ``warp`` (:class:`~schedulers.multiscale.warping.OutputWarp`; the identity by default), which the
+    returned surrogate keeps.
 
     On an optimiser failure or non-finite result the warm-start (or prior-centred) hyperparameters are
     kept and the returned surrogate has ``fitted=False``; the caller keeps working.
@@ -243,6 +253,7 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, *, mean_kind: MeanKind = MeanKin
     if Xt.ndim != 2 or yt.shape != (Xt.shape[0],) or Xt.shape[0] < 2:
         raise ModelFittingError(f"need n >= 2 points as n x D inputs and n outcomes, got {tuple(Xt.shape)}"
                                 f" and {tuple(yt.shape)}")
+    yt = torch.as_tensor(warp(np.asarray(y, dtype=float)), dtype=DTYPE)
     y_mean = float(yt.mean())
     y_std = float(yt.std()) if float(yt.std()) > 1e-12 else 1.0
     model = MultiScaleGP(Xt, (yt - y_mean) / y_std, mean_kind, interaction, drift, common)
@@ -266,12 +277,13 @@ def fit_surrogate(X: np.ndarray, y: np.ndarray, *, mean_kind: MeanKind = MeanKin
         # the exact marginal likelihood in eval mode is the prior predictive density of the training set
         log_likelihood = float(model.likelihood(model.forward(Xt)).log_prob((yt - y_mean) / y_std))
     return Surrogate(model, Hyperparameters.of(model, mean_kind), y_mean, y_std,
-                     fitted=error is None, fit_error=error, log_likelihood=log_likelihood)
+                     fitted=error is None, fit_error=error, log_likelihood=log_likelihood, warp=warp)
 
 
 def fit_drift_selected(X: np.ndarray, y: np.ndarray, mode: DriftMode, warm: Mapping[bool, Surrogate], *,
                        mean_kind: MeanKind = MeanKind.SCALING_LAW, max_iter: int = 60,
-                       interaction: bool = False, common: bool = False) -> tuple[Surrogate, dict[bool, Surrogate]]:
+                       interaction: bool = False, common: bool = False,
+                       warp: OutputWarp = OutputWarp()) -> tuple[Surrogate, dict[bool, Surrogate]]:
     """Fit the fixed frame, the drifting frame, or both (``mode``), each warm-started from ``warm[drift]``;
     returns (the surrogate to use, the fits by frame for the next warm start).
 
@@ -290,7 +302,8 @@ def fit_drift_selected(X: np.ndarray, y: np.ndarray, mode: DriftMode, warm: Mapp
     for drift in frames:
         previous = warm.get(drift)
         fits[drift] = fit_surrogate(X, y, mean_kind=mean_kind, warm_start=previous.state() if previous else None,
-                                    max_iter=max_iter, interaction=interaction, drift=drift, common=common)
+                                    max_iter=max_iter, interaction=interaction, drift=drift, common=common,
+                                    warp=warp)
     if len(frames) == 1:
         return fits[frames[0]], fits
     extra = 2 * (np.asarray(X).shape[1] - 2)
@@ -339,7 +352,7 @@ class Posterior:
     @classmethod
     def build(cls, surrogate: Surrogate, X: np.ndarray, y: np.ndarray) -> "Posterior":
         hyper = surrogate.hyper
-        r = (y - surrogate.y_mean) / surrogate.y_std - hyper.prior_mean(X)
+        r = (surrogate.warp(y) - surrogate.y_mean) / surrogate.y_std - hyper.prior_mean(X)
         K = hyper.covariance(X, X)
         K[np.diag_indices_from(K)] += hyper.noise + _JITTER
         jitter = 0.0
@@ -359,8 +372,19 @@ class Posterior:
 
     @property
     def noise(self) -> float:
-        """Observation-noise variance in the caller's units."""
+        """Observation-noise variance on the warped scale."""
         return self.surrogate.noise
+
+    def observed(self, y: np.ndarray | float) -> np.ndarray:
+        """Observations in the caller's units on the warped scale that predictions use."""
+        return self.surrogate.warp(np.atleast_1d(np.asarray(y, dtype=float)))
+
+    def in_caller_units(self, mean: np.ndarray, var: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Predicted (mean, variance) back in the caller's units: the inverse warp of the mean (the
+        median of the warped prediction) and the first-order variance; the identity below the fence."""
+        warp = self.surrogate.warp
+        slope = warp.inverse_slope(mean)
+        return warp.inverse(mean), np.asarray(var, dtype=float) * slope * slope
 
     def held_out_log_density(self, blocks: list[np.ndarray]) -> float:
         """Sum over index blocks ``B`` of ``log p(y_B | every other observation)`` (standardised units).
@@ -384,7 +408,7 @@ class Posterior:
         return mean, V
 
     def predict(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean and variance of the latent ``f`` at ``q x D`` points (caller's units)."""
+        """Posterior mean and variance of the latent ``f`` at ``q x D`` points (warped scale)."""
         Q = np.asarray(Q, dtype=float)
         mean, V = self._solve(Q)
         var = np.clip(self.hyper.variance(Q) - (V * V).sum(0), 1e-12, None)
@@ -392,7 +416,7 @@ class Posterior:
         return mean * s + self.surrogate.y_mean, var * s * s
 
     def joint(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Posterior mean ``q`` and covariance ``q x q`` of the latent ``f`` (caller's units)."""
+        """Posterior mean ``q`` and covariance ``q x q`` of the latent ``f`` (warped scale)."""
         Q = np.asarray(Q, dtype=float)
         mean, V = self._solve(Q)
         cov = self.hyper.covariance(Q, Q) - V.T @ V
@@ -401,7 +425,7 @@ class Posterior:
 
     def cross(self, A: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Posterior (mean ``a``, variance ``a``, cross-covariance ``a x b``, variance ``b``) of the latent
-        ``f`` at ``a x D`` points ``A`` and ``b x D`` points ``B`` (caller's units), without the ``b x b``
+        ``f`` at ``a x D`` points ``A`` and ``b x D`` points ``B`` (warped scale), without the ``b x b``
         block that :meth:`joint` would build: what a value-of-information over many observations needs."""
         A, B = np.asarray(A, dtype=float), np.asarray(B, dtype=float)
         mean_a, Va = self._solve(A)
@@ -414,13 +438,20 @@ class Posterior:
         return mean_a * self.surrogate.y_std + self.surrogate.y_mean, var_a * s2, cov_ab * s2, var_b * s2
 
     def condition(self, Xn: np.ndarray, yn: np.ndarray) -> "Posterior":
-        """This posterior with ``k`` more observations: a block update of the Cholesky factor."""
-        Xn = np.asarray(Xn, dtype=float).reshape(-1, self.X.shape[1])
+        """This posterior with ``k`` more observations (caller's units): a block update of the Cholesky
+        factor."""
         yn = np.asarray(yn, dtype=float).reshape(-1)
-        if len(yn) == 0:
+        return self._extend(Xn, self.surrogate.warp(yn))
+
+    def _extend(self, Xn: np.ndarray, wn: np.ndarray) -> "Posterior":
+        """:meth:`condition` with ``k`` outcomes already on the warped scale."""
+        Xn = np.asarray(Xn, dtype=float).reshape(-1, self.X.shape[1])
+        wn = np.asarray(wn, dtype=float).reshape(-1)
+        if len(wn) == 0:
             return self
         hyper = self.hyper
-        rn = (yn - self.surrogate.y_mean) / self.surrogate.y_std - hyper.prior_mean(Xn)
+        yn = self.surrogate.warp.inverse(wn)
+        rn = (wn - self.surrogate.y_mean) / self.surrogate.y_std - hyper.prior_mean(Xn)
         K12 = hyper.covariance(self.X, Xn)
         K22 = hyper.covariance(Xn, Xn) + (hyper.noise + _JITTER) * np.eye(len(yn))
         L12 = solve_triangular(self._L, K12, lower=True, check_finite=False)
@@ -438,11 +469,12 @@ class Posterior:
     @property
     def y(self) -> np.ndarray:
         """Training outcomes in the caller's units."""
-        return (self._r + self.hyper.prior_mean(self.X)) * self.surrogate.y_std + self.surrogate.y_mean
+        warped = (self._r + self.hyper.prior_mean(self.X)) * self.surrogate.y_std + self.surrogate.y_mean
+        return self.surrogate.warp.inverse(warped)
 
     def believe(self, Xn: np.ndarray) -> "Posterior":
         """Kriging believer: condition on ``k`` pending points ``k x D`` at their posterior mean."""
         if len(Xn) == 0:
             return self
         mean, _ = self.predict(Xn)
-        return self.condition(Xn, mean)
+        return self._extend(Xn, mean)
