@@ -137,15 +137,14 @@ def db_current(database_url: DatabaseUrl = None) -> None:
 
 
 @contextmanager
-def _tokens(database_url: str | None) -> Iterator[Any]:
-    """The token repository in one transaction on the configured database (migrated first on SQLite)."""
+def _tokens(settings: Any) -> Iterator[Any]:
+    """The token repository in one transaction on the database of ``settings`` (migrated first on SQLite)."""
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
     from service.db import make_engine, make_session_factory, transaction
     from service.migrate import upgrade
     from service.repositories import TokenRepository
 
-    settings = _settings(database_url)
     engine = make_engine(settings)
     try:
         if settings.should_migrate_on_startup:
@@ -162,31 +161,51 @@ def _tokens(database_url: str | None) -> Iterator[Any]:
 @token_app.command("create")
 def token_create(tenant: Annotated[str, typer.Option(help="Tenant the token acts for.")],
                  name: Annotated[Optional[str], typer.Option(help="A label for the token.")] = None,
+                 expires_in: Annotated[Optional[str], typer.Option(
+                     "--expires-in", help="How long the token is valid: 30d, 12h, 90m, 1d12h, seconds, or 'never' "
+                                          "(default: SCALELADDER_TOKEN_LIFETIME, else never).",
+                     show_default=False)] = None,
                  database_url: DatabaseUrl = None) -> None:
     """Create an API token for TENANT and print it (it is stored hashed and cannot be shown again)."""
-    with _tokens(database_url) as tokens:
-        token = tokens.create(tenant, name=name)
+    from service.settings import parse_duration
+
+    settings = _settings(database_url)
+    try:
+        lifetime = settings.token_lifetime if expires_in is None else parse_duration(expires_in)
+    except ValueError as e:
+        _fail(f"--expires-in: {e}")
+    with _tokens(settings) as tokens:
+        token = tokens.create(tenant, name=name, expires_in=lifetime)
     typer.echo(token)
 
 
 @token_app.command("list")
 def token_list(tenant: Annotated[Optional[str], typer.Option(help="Only this tenant's tokens.")] = None,
                database_url: DatabaseUrl = None) -> None:
-    """List tokens: id, tenant, name, created, revoked (the tokens themselves are never stored)."""
-    with _tokens(database_url) as tokens:
-        rows = [(str(r.id), r.tenant, r.name or "-", f"{r.created_at:%Y-%m-%d %H:%M}",
+    """List tokens: id, tenant, name, created, expires, revoked (the tokens themselves are never stored)."""
+    from service.models import utcnow
+
+    with _tokens(_settings(database_url)) as tokens:
+        now = utcnow()
+        rows = [(str(r.id), r.tenant, r.name or "-", f"{r.created_at:%Y-%m-%d %H:%M}", _expiry(r.expires_at, now),
                  f"{r.revoked_at:%Y-%m-%d %H:%M}" if r.revoked_at else "-") for r in tokens.list(tenant)]
-    table = Table("id", "tenant", "name", "created (UTC)", "revoked (UTC)")
+    table = Table("id", "tenant", "name", "created (UTC)", "expires (UTC)", "revoked (UTC)")
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def _expiry(expires_at: Any, now: Any) -> str:
+    if expires_at is None:
+        return "never"
+    return f"{expires_at:%Y-%m-%d %H:%M}" + (" (expired)" if expires_at <= now else "")
 
 
 @token_app.command("revoke")
 def token_revoke(token_id: Annotated[int, typer.Argument(help="The token's id, as `token list` shows it.")],
                  database_url: DatabaseUrl = None) -> None:
     """Revoke a token: requests with it are 401 from the next request on (every request looks it up)."""
-    with _tokens(database_url) as tokens:
+    with _tokens(_settings(database_url)) as tokens:
         row = tokens.revoke_id(token_id)
         if row is None:
             _fail(f"no token with id {token_id}")

@@ -47,10 +47,7 @@ def get_tenant(request: Request,
     # its own short transaction, not the request's: no connection (and on SQLite no write lock) is held
     # across the hop from this dependency's worker thread to the route's
     with request.app.state.session_factory() as own, own.begin():
-        tenant = TokenRepository(own).tenant_for(credentials.credentials)
-    if tenant is None:
-        raise UnauthenticatedError("unknown or revoked token")
-    return tenant
+        return TokenRepository(own).authenticate(credentials.credentials)
 
 
 TenantDep = Annotated[str, Depends(get_tenant)]

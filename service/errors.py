@@ -1,8 +1,9 @@
 """Service errors and the ONE place that maps every error type to an HTTP status code.
 
 Status policy: 422 for bad input (naming the field and the problem), 404 for unknown ids and for other
-tenants' studies (never 403, so ids do not leak), 409 for illegal state transitions, 401 for a missing or
-unknown token, 503 when a dependency (database, executor, surrogate fit) is unavailable and a retry may help.
+tenants' studies (never 403, so ids do not leak), 409 for illegal state transitions, 401 for a missing,
+unknown or revoked token, or an expired one (its message says it expired), 503 when a dependency (database, executor,
+surrogate fit) is unavailable and a retry may help.
 """
 
 from __future__ import annotations
@@ -59,6 +60,11 @@ class ConflictError(ServiceError):
 class UnauthenticatedError(ServiceError):
     status_code = 401
     code = "unauthenticated"
+
+
+class TokenExpiredError(UnauthenticatedError):
+    """A known, unrevoked token past its ``expires_at``: the caller needs a new token, not a retry, so the
+    message says so (the 401 is the same as for an unknown token)."""
 
 
 class PayloadTooLargeError(ServiceError):

@@ -153,3 +153,5 @@ class ApiTokenRow(Base):
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: from this time on the token is refused (a 401 saying it expired); ``None``: it never expires
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -11,6 +11,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Select, delete, func, select, text, update
@@ -18,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from api.schemas import INT32_MAX, StudySpec, StudyState, TrialState
-from service.errors import NotFoundError
+from service.errors import NotFoundError, TokenExpiredError, UnauthenticatedError
 from service.models import ApiTokenRow, MeasurementRow, SchedulerEventRow, StudyRow, TrialRow, utcnow
 
 TOKEN_PREFIX = "sl_"
@@ -63,10 +64,12 @@ class TokenRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def create(self, tenant: str, name: str | None = None) -> str:
-        """Make a new token for ``tenant``; the plain token is returned once and never stored."""
+    def create(self, tenant: str, name: str | None = None, expires_in: timedelta | None = None) -> str:
+        """Make a new token for ``tenant``, valid for ``expires_in`` (``None``: until revoked); the plain token
+        is returned once and never stored."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-        self.session.add(ApiTokenRow(tenant=tenant, token_hash=hash_token(token), name=name))
+        expires_at = None if expires_in is None else utcnow() + expires_in
+        self.session.add(ApiTokenRow(tenant=tenant, token_hash=hash_token(token), name=name, expires_at=expires_at))
         self.session.flush()
         return token
 
@@ -79,10 +82,25 @@ class TokenRepository:
         self.session.flush()
         return True
 
+    def authenticate(self, token: str) -> str:
+        """The tenant of a valid token: known, not revoked and not expired (the one rule of validity).
+        Raises :class:`UnauthenticatedError`, or :class:`TokenExpiredError` for a token past its expiry, so
+        its holder learns it needs a new token rather than that it mistyped one."""
+        row = self.session.scalar(select(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token),
+                                                            ApiTokenRow.revoked_at.is_(None)))
+        if row is None:
+            raise UnauthenticatedError("unknown or revoked token")
+        if row.expires_at is not None and row.expires_at <= utcnow():
+            raise TokenExpiredError(f"token {row.id} expired at {row.expires_at:%Y-%m-%d %H:%M:%S} UTC; "
+                                    "make a new one with `scaleladder token create`")
+        return row.tenant
+
     def tenant_for(self, token: str) -> str | None:
-        return self.session.scalar(
-            select(ApiTokenRow.tenant).where(ApiTokenRow.token_hash == hash_token(token),
-                                             ApiTokenRow.revoked_at.is_(None)))
+        """The tenant of a valid token, or ``None`` (:meth:`authenticate` without the reason)."""
+        try:
+            return self.authenticate(token)
+        except UnauthenticatedError:
+            return None
 
     def revoke(self, token: str) -> bool:
         res = self.session.execute(update(ApiTokenRow).where(ApiTokenRow.token_hash == hash_token(token))

@@ -7,6 +7,8 @@ it to :func:`service.app.create_app`.
 from __future__ import annotations
 
 import json
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,6 +23,30 @@ def default_database_url() -> str:
     folder = Path.home() / ".scaleladder"
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'scaleladder.db'}"
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+NEVER = ("never", "none")
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """``30d``, ``12h``, ``90m``, ``45s``, ``2w``, a sum of them (``1d12h``) or plain seconds (``3600``) as a
+    timedelta; ``never`` (or ``none``) is ``None``. The one parser of durations a person types: ``token create --expires-in`` and
+    ``SCALELADDER_TOKEN_LIFETIME``. A ValueError says what is accepted."""
+    spelled = text.strip().lower()
+    if spelled in NEVER:
+        return None
+    if re.fullmatch(r"\d+(?:\.\d+)?", spelled):
+        spelled += "s"
+    parts = _DURATION.findall(spelled)
+    if not parts or _DURATION.sub("", spelled).strip():
+        raise ValueError(f"cannot read {text!r} as a duration: use a number with a unit s, m, h, d or w "
+                         "(30d, 12h, 1d12h) or 'never'")
+    value = timedelta(seconds=sum(float(n) * _UNIT_SECONDS[unit] for n, unit in parts))
+    if value <= timedelta(0):
+        raise ValueError(f"a duration must be positive (got {text!r})")
+    return value
 
 
 class Settings(BaseSettings):
@@ -38,6 +64,11 @@ class Settings(BaseSettings):
     #: token without shell access (docker/env.example). More come from ``scaleladder token create``.
     bootstrap_token: SecretStr | None = None
     bootstrap_tenant: str = "default"
+    #: How long a token from ``scaleladder token create`` is valid when ``--expires-in`` is not given
+    #: (``30d``, ``12h``, ``never``, ISO 8601 ``P30D`` or seconds); ``None``: never expires. An expired token is a 401
+    #: saying it expired. The bootstrap token never expires: the deployment's environment holds it, and
+    #: rotating it there (with ``token revoke``) is how it is replaced.
+    token_lifetime: timedelta | None = None
     #: How studies run: ``external`` (ask/tell workers) or ``ray``; see ``service.executors.EXECUTORS``.
     executor: str = "external"
     executor_options: dict[str, Any] = Field(default_factory=dict)
@@ -60,6 +91,21 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1)
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=1000, ge=1)
+
+    @field_validator("token_lifetime", mode="before")
+    @classmethod
+    def _read_lifetime(cls, value: Any) -> Any:
+        # '30d' and 'never' as the CLI takes them; anything else (ISO 8601, seconds) is pydantic's to read
+        if isinstance(value, str) and not value.strip().upper().startswith("P"):
+            return parse_duration(value)
+        return value
+
+    @field_validator("token_lifetime")
+    @classmethod
+    def _positive_lifetime(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value <= timedelta(0):
+            raise ValueError("token_lifetime must be positive, or None for tokens that never expire")
+        return value
 
     @field_validator("workload_modules", mode="before")
     @classmethod

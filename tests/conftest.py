@@ -38,14 +38,16 @@ def _admin_engine():
     return make_url(url), create_engine(url, isolation_level="AUTOCOMMIT", pool_pre_ping=True)
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def fresh_postgres_database(prefix: str = "scaleladder_test") -> Iterator[str]:
+    """Create a uniquely named database on the test server, yield its URL, drop it; skip when there is no
+    server (PostgreSQL-backed tests cannot run here). The body of ``postgres_url`` and of any test that needs
+    a database of its own (a migration from an old revision)."""
     base, admin = _admin_engine()
-    name = f"scaleladder_test_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except OperationalError as e:  # no server: PostgreSQL-backed tests cannot run here
+    except OperationalError as e:
         admin.dispose()
         pytest.skip(f"PostgreSQL unavailable at {base.render_as_string()}: {e.orig}")
     try:
@@ -54,6 +56,11 @@ def postgres_url() -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    yield from fresh_postgres_database()
 
 
 @pytest.fixture(scope="session")
