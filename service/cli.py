@@ -24,6 +24,7 @@ from api.errors import ScaleLadderError
 from api.schemas import StudyState, TrialState
 from service.cli_common import App, console, fail as _fail
 from service.cli_scaling import app as scaling_app
+from service.settings import ExecutorKind
 
 app = App(name="scaleladder", help="Multi-fidelity, multi-scale hyperparameter tuning service.",
           no_args_is_help=True, pretty_exceptions_enable=False)
@@ -58,10 +59,10 @@ def serve(database_url: DatabaseUrl = None,
               "--migrate/--no-migrate", help="Upgrade the schema at start (default: only for SQLite).",
               show_default=False)] = None,
           log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
-          executor: Annotated[str, typer.Option(
+          executor: Annotated[ExecutorKind, typer.Option(
               "--executor", envvar="SCALELADDER_EXECUTOR",
               help="How started studies run: 'ray' (a local Ray, or the cluster at RAY_ADDRESS) or "
-                   "'external' (ask/tell workers only).")] = "ray") -> None:
+                   "'external' (ask/tell workers only).")] = ExecutorKind.RAY) -> None:
     """Run the REST service under uvicorn."""
     import uvicorn
 
@@ -75,7 +76,7 @@ def serve(database_url: DatabaseUrl = None,
     # which a server that cannot listen must not do (it would run another server's studies, then fail).
     sock = _listen(host, port)
     console.print(f"serving on http://{host}:{port} (database {_redact(settings.database_url)}, "
-                  f"executor {settings.executor}, auth {'on' if settings.auth_enabled else 'OFF'})")
+                  f"executor {settings.executor.value}, auth {'on' if settings.auth_enabled else 'OFF'})")
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level=log_level))
     server.run(sockets=[sock])
 

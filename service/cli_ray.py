@@ -65,7 +65,7 @@ def run_ray_demo(console: Console | None = None, *, scheduler: str | None = None
     from service.db import transaction
     from service.repositories import TokenRepository
     from service.server import ServerThread
-    from service.settings import Settings
+    from service.settings import ExecutorKind, Settings
 
     console = console or Console()
     name, options = (scheduler, {}) if scheduler else pick_scheduler()
@@ -94,7 +94,7 @@ def run_ray_demo(console: Console | None = None, *, scheduler: str | None = None
         else:
             console.print("Ray dashboard: this Ray was started elsewhere; see its own dashboard, if any")
         app = create_app(Settings(database_url=f"sqlite:///{folder / 'demo.db'}", migrate_on_startup=True,
-                                  executor="ray", executor_options={"storage_path": str(folder / "ray"),
+                                  executor=ExecutorKind.RAY, executor_options={"storage_path": str(folder / "ray"),
                                                                     "recover": False}))
         try:
             with transaction(app.state.session_factory) as session:

@@ -30,7 +30,7 @@ from service.app import create_app
 from service.db import transaction
 from service.repositories import TokenRepository
 from service.server import ServerThread
-from service.settings import Settings
+from service.settings import ExecutorKind, Settings
 
 #: preferred schedulers for the demo, best first; the first one registered is used
 PREFERRED_SCHEDULERS = ("multiscale_bo", "hyperband", "asha", "random")
@@ -120,7 +120,7 @@ def run_demo(console: Console | None = None, *, scheduler: str | None = None, ma
         folder = Path(workdir or tmp)
         # the study names this module as its (external) workload; the demo's own service trusts it
         app = create_app(Settings(database_url=f"sqlite:///{folder / 'demo.db'}", migrate_on_startup=True,
-                                  executor="external", workload_modules=("service.demo",)))
+                                  executor=ExecutorKind.EXTERNAL, workload_modules=("service.demo",)))
         with transaction(app.state.session_factory) as session:
             token = TokenRepository(session).create("demo", name="demo")
         with ServerThread(app) as server, Client(server.url, token) as client:

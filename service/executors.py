@@ -12,8 +12,7 @@ import importlib
 from typing import Any
 
 from api.schemas import Study
-from service.errors import InvalidArgumentError
-from service.settings import Settings
+from service.settings import ExecutorKind, Settings
 
 
 class Executor(abc.ABC):
@@ -31,6 +30,11 @@ class Executor(abc.ABC):
 
     #: registry name
     name: str = "base"
+    #: Whether the service holds the trials it hands out on a lease (``Settings.trial_lease_seconds``) and
+    #: reclaims one whose worker went silent. Only for workers the service knows nothing else about: an
+    #: executor that runs trials itself (Ray) has its own fault tolerance, which owns them, and a lease would
+    #: take a trial from a worker that is merely slow to report.
+    leases_trials: bool = False
 
     def __init__(self, settings: Settings, **options: Any) -> None:
         self.settings = settings
@@ -64,7 +68,8 @@ class ExternalExecutor(Executor):
     deliberately do nothing.
     """
 
-    name = "external"
+    name = ExecutorKind.EXTERNAL
+    leases_trials = True
 
     def start(self, study: Study) -> None:
         return None
@@ -79,19 +84,14 @@ class ExternalExecutor(Executor):
         return None
 
 
-#: executor name -> "module:Class"
-EXECUTORS: dict[str, str] = {
-    "external": "service.executors:ExternalExecutor",
-    "ray": "service.ray_runner:RayExecutor",
+#: executor kind -> "module:Class" (every kind has one: Settings refuses any other name)
+EXECUTORS: dict[ExecutorKind, str] = {
+    ExecutorKind.EXTERNAL: "service.executors:ExternalExecutor",
+    ExecutorKind.RAY: "service.ray_runner:RayExecutor",
 }
 
 
 def make_executor(settings: Settings) -> Executor:
-    try:
-        path = EXECUTORS[settings.executor]
-    except KeyError:
-        raise InvalidArgumentError(f"unknown executor {settings.executor!r}; known: {sorted(EXECUTORS)}",
-                                   field="executor") from None
-    module, attr = path.split(":")
+    module, attr = EXECUTORS[settings.executor].split(":")
     cls = getattr(importlib.import_module(module), attr)
     return cls(settings, **settings.executor_options)

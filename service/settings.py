@@ -6,6 +6,7 @@ it to :func:`service.app.create_app`.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from datetime import timedelta
@@ -32,8 +33,8 @@ NEVER = ("never", "none")
 
 def parse_duration(text: str) -> timedelta | None:
     """``30d``, ``12h``, ``90m``, ``45s``, ``2w``, a sum of them (``1d12h``) or plain seconds (``3600``) as a
-    timedelta; ``never`` (or ``none``) is ``None``. The one parser of durations a person types: ``token create --expires-in`` and
-    ``SCALELADDER_TOKEN_LIFETIME``. A ValueError says what is accepted."""
+    timedelta; ``never`` (or ``none``) is ``None``. The one parser of durations a person types:
+    ``token create --expires-in`` and ``SCALELADDER_TOKEN_LIFETIME``. A ValueError says what is accepted."""
     spelled = text.strip().lower()
     if spelled in NEVER:
         return None
@@ -47,6 +48,14 @@ def parse_duration(text: str) -> timedelta | None:
     if value <= timedelta(0):
         raise ValueError(f"a duration must be positive (got {text!r})")
     return value
+
+
+class ExecutorKind(str, enum.Enum):
+    """Who runs a started study's trials (``Settings.executor``); ``service.executors.EXECUTORS`` maps each
+    to its class, and what differs between them is a property of that class, never a compare of this name."""
+
+    EXTERNAL = "external"  #: ask/tell workers (the SDK, the CLI demo, a user's script)
+    RAY = "ray"            #: Ray Tune: a local Ray, or the cluster at RAY_ADDRESS
 
 
 class Settings(BaseSettings):
@@ -70,7 +79,7 @@ class Settings(BaseSettings):
     #: rotating it there (with ``token revoke``) is how it is replaced.
     token_lifetime: timedelta | None = None
     #: How studies run: ``external`` (ask/tell workers) or ``ray``; see ``service.executors.EXECUTORS``.
-    executor: str = "external"
+    executor: ExecutorKind = ExecutorKind.EXTERNAL
     executor_options: dict[str, Any] = Field(default_factory=dict)
     #: Module prefixes (``my_project``, ``team.models``) whose code a study may name as its workload
     #: entrypoint; empty: the built-in workloads only. Every listed module runs on the Ray workers at a

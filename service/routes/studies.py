@@ -112,13 +112,14 @@ def list_trials(study_id: StudyId, session: SessionDep, tenant: TenantDep, setti
 @router.post("/{study_id}/trials:suggest", response_model=SuggestResponse,
              summary="Ask for trials (idempotent per client id)")
 def suggest_trials(study_id: StudyId, body: SuggestRequest, request: Request, session: SessionDep,
-                   tenant: TenantDep, cache: CacheDep, settings: SettingsDep) -> SuggestResponse:
+                   tenant: TenantDep, cache: CacheDep, settings: SettingsDep,
+                   executor: ExecutorDep) -> SuggestResponse:
     """Returns the client's live trials first (so a retried ask gets the same trial back), then paused
     trials the scheduler resumes, then new ones. An empty list with a final ``study_state`` means done;
     an empty list while running means "nothing to do right now, ask again". Live trials silent for longer
     than the lease (``trial_lease_seconds``) are reclaimed first."""
     rt = _runtime(session, tenant, study_id, cache)
-    lease = settings.trial_lease_seconds if settings.executor == "external" else None
+    lease = settings.trial_lease_seconds if executor.leases_trials else None
     rows = rt.suggest(body.client_id, body.count, lease)
     request.app.state.metrics.trials_suggested.inc(len(rows))
     return SuggestResponse(trials=[trial_out(r) for r in rows], study_state=rt.study.state)

@@ -9,6 +9,7 @@ from typing import Iterator
 
 import pytest
 
+from service.executors import ExternalExecutor
 from tests.conftest import LiveServer, _serve
 
 LEASE = 1.0  # seconds: short, so the tests wait little; the default is an hour
@@ -78,3 +79,21 @@ def test_heartbeats_and_measurements_keep_the_lease(leased_server, study_spec):
         assert http.get(f"/v1/trials/{raw['id']}").json()["state"] == "pending"
         assert http.post(f"/v1/trials/{raw['id']}/measurements",
                          json={"step": 10, "value": 1.0, "segment_start": 0}).status_code == 200
+
+
+class _OwnsItsTrials(ExternalExecutor):
+    """An executor whose own fault tolerance owns the trials, as the Ray executor's does."""
+
+    leases_trials = False
+
+
+def test_an_executor_that_owns_its_trials_gets_no_leases(leased_server, study_spec, monkeypatch):
+    """Leasing follows the executor (``Executor.leases_trials``), not a compare of the setting's name."""
+    monkeypatch.setattr(leased_server.app.state, "executor", _OwnsItsTrials(leased_server.app.state.settings))
+    study_spec["budget"] = {"max_trials": 1}
+    with leased_server.http() as http:
+        sid = _start(http, study_spec)
+        (held,) = _ask(http, sid, "A")["trials"]
+        time.sleep(LEASE * 1.3)
+        assert _ask(http, sid, "B") == {"trials": [], "study_state": "running"}   # not reclaimed
+        assert http.get(f"/v1/trials/{held['id']}").json()["state"] == "pending"
