@@ -365,12 +365,8 @@ class Scheduler(abc.ABC):
 
     def _apply_report(self, t: Trial, step: int, value: float, elapsed: float | None = None) -> Decision:
         size = self._size(t.size)
-        prev = t.last_step
         cm = self.problem.cost_model
-        inc = cm.cost(step, size) - (cm.cost(prev, size) if prev > 0 else 0.0)
-        if prev > 0 and prev == t.segment_start:
-            inc += cm.overhead  # a resumed segment pays its start-up again
-        self.cost_spent += max(inc, 0.0)
+        self.cost_spent += max(cm.piece_cost(t.segment_start, t.last_step, step, size), 0.0)
         if elapsed is not None and math.isfinite(elapsed) and elapsed > 0:
             cm.observe(step, size, elapsed)
         t.curve.append((step, value))

@@ -39,6 +39,12 @@ class CostModel(abc.ABC):
             return self.cost(end_step, size)
         return self.cost(end_step, size) - self.cost(start_step, size) + self.overhead
 
+    def piece_cost(self, segment_start: float, previous: float, step: float, size: ModelSize) -> float:
+        """Cost of the piece from ``previous`` to ``step`` of a segment that started at ``segment_start``:
+        what a report at ``step`` adds to the bill. The segment's restart overhead falls on its first
+        piece, so the pieces of a segment add up to :meth:`segment_cost`."""
+        return self.segment_cost(segment_start, step, size) - self.segment_cost(segment_start, previous, size)
+
     def observe(self, steps: float, size: ModelSize, cost: float) -> None:
         """Take a measured cost (e.g. wall-clock seconds). Static models ignore it."""
 

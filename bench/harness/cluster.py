@@ -174,10 +174,7 @@ class SimulatedCluster:
     # ---------------------------------------------------------------- work
     def _piece_cost(self, seg: _Segment, step: int) -> float:
         size = self.problem.ladder.size(seg.suggestion.size)
-        cm = self.problem.cost_model
-        cost = cm.cost(step, size) - (cm.cost(seg.previous, size) if seg.previous > 0 else 0.0)
-        if seg.previous > 0 and seg.previous == seg.suggestion.start_step:
-            cost += cm.overhead  # a resumed segment pays its start-up again
+        cost = self.problem.cost_model.piece_cost(seg.suggestion.start_step, seg.previous, step, size)
         return max(cost, 0.0) / self.unit
 
     def _start(self, worker: int, s: Suggestion) -> bool:

@@ -26,6 +26,17 @@ def test_analytic_cost_is_six_n_d_plus_overhead_and_segments_pay_only_new_steps(
         AnalyticCost(tokens_per_step=0)
 
 
+@pytest.mark.parametrize("start", [0, 50])
+def test_the_pieces_of_a_segment_add_up_to_its_cost_and_the_overhead_is_paid_once(start):
+    cm = AnalyticCost(tokens_per_step=2048, overhead=5.0)
+    reports = [start, start + 10, start + 30, start + 60]
+    pieces = [cm.piece_cost(start, a, b, SMALL) for a, b in zip(reports, reports[1:])]
+    assert sum(pieces) == pytest.approx(cm.segment_cost(start, reports[-1], SMALL))
+    # only the first piece carries the (re)start overhead
+    assert pieces[1] == pytest.approx(6 * 1e6 * 2048 * 20)
+    assert pieces[0] == pytest.approx(6 * 1e6 * 2048 * 10 + 5.0)
+
+
 def test_table_cost_needs_an_entry_per_size():
     cm = TableCost({"small": 0.5, "large": 4.0}, overhead=1.0)
     assert cm.cost(10, LARGE) == pytest.approx(41.0)
