@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
 
+from service import ui
 from service.db import make_engine, make_session_factory, transaction
 from service.errors import install_error_handlers
 from service.executors import make_executor
@@ -60,4 +61,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(studies.router)
     app.include_router(trials.router)
     app.include_router(scaling.router)
+    ui.install(app)
     return app

@@ -271,6 +271,14 @@ class MeasurementRepository:
         return list(self.session.scalars(
             select(MeasurementRow).where(MeasurementRow.trial_id == trial_id).order_by(MeasurementRow.step)))
 
+    def for_trials(self, trial_ids: Sequence[int]) -> list[MeasurementRow]:
+        """Every measurement of ``trial_ids``, by trial then step (one page of a study's curves)."""
+        if not trial_ids:
+            return []
+        return list(self.session.scalars(
+            select(MeasurementRow).where(MeasurementRow.trial_id.in_(sorted(set(trial_ids))))
+            .order_by(MeasurementRow.trial_id, MeasurementRow.step)))
+
     def at_fidelity(self, study_id: int, size: str, min_step: int) -> list[tuple[float, float | None, int]]:
         """(cumulative study cost, value, trial id) of measurements at ``size`` and ``step >= min_step``, in
         the order they were charged. Non-finite values come back as ``None``."""

@@ -62,6 +62,9 @@ def study_scaling(study_id: int, session: SessionDep, tenant: TenantDep,
         after = page[-1].id
     runs = [ScalingRun(sizes.get(t.size), float(t.last_step), float(t.last_value), dict(t.params))
             for t in trials if t.size in sizes]
+    # the fit reads nothing more: end the transaction before it, which on SQLite (every transaction takes the
+    # write lock) held every other request, workers' reports included, for the seconds a bootstrap takes
+    session.commit()
     if len(predict_N) != len(predict_D):
         raise InvalidArgumentError("predict_N and predict_D must pair up (same length)", field="predict_N")
     targets = [{"N": n, "D": d} for n, d in zip(predict_N, predict_D)]

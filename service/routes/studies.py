@@ -6,17 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.schemas import (BatchResult, MeasurementBatch, Page, Progress, Recommendation, Study, StudySpec, StudyState,
+from api.schemas import (BatchResult, Measurement, MeasurementBatch, Page, Progress, Recommendation, Study, StudySpec, StudyState,
                          SuggestRequest, SuggestResponse, Trial, TrialState)
 from service.deps import CacheDep, CommitBeforeResponseRoute, ExecutorDep, SessionDep, SettingsDep, TenantDep
 from service.errors import NotFoundError
 from service.lifecycle import StudyAction, apply_action
 from service.models import utcnow
 from service.progress import study_progress
-from service.repositories import StudyRepository, TrialRepository
+from service.repositories import MeasurementRepository, StudyRepository, TrialRepository
 from service.routes._paging import StudyId, next_token, parse_page
 from service.scheduling import StudyRuntime, validate_spec
-from service.serializers import study_out, trial_out
+from service.serializers import measurement_out, study_out, trial_out
 
 router = APIRouter(prefix="/v1/studies", tags=["studies"], route_class=CommitBeforeResponseRoute)
 
@@ -107,6 +107,20 @@ def list_trials(study_id: StudyId, session: SessionDep, tenant: TenantDep, setti
     after, size = parse_page(page_token, page_size, settings)
     rows = TrialRepository(session).list(study_id, state=state, after_id=after, limit=size)
     return Page[Trial](items=[trial_out(r) for r in rows], next_page_token=next_token([r.id for r in rows], size))
+
+
+@router.get("/{study_id}/measurements", response_model=Page[Measurement],
+            summary="A study's measurements, paged by trial (learning curves)")
+def list_study_measurements(study_id: StudyId, session: SessionDep, tenant: TenantDep, settings: SettingsDep,
+                            page_size: Annotated[int | None, Query(ge=1, description="trials per page")] = None,
+                            page_token: str | None = None) -> Page[Measurement]:
+    """Every measurement of up to ``page_size`` trials (in trial id order, as ``/trials`` pages), so a page
+    never splits a learning curve: one request per page instead of one per trial (the dashboard's curves)."""
+    StudyRepository(session).get(tenant, study_id)
+    after, size = parse_page(page_token, page_size, settings)
+    ids = [r.id for r in TrialRepository(session).list(study_id, after_id=after, limit=size)]
+    rows = MeasurementRepository(session).for_trials(ids)
+    return Page[Measurement](items=[measurement_out(m) for m in rows], next_page_token=next_token(ids, size))
 
 
 @router.post("/{study_id}/trials:suggest", response_model=SuggestResponse,
