@@ -6,14 +6,23 @@ study completes with every step measured once.
 A worker node killed mid-trial (``cluster.remove_node``, SIGKILL): its trials resume from their last
 checkpoint on another node (the storage is one folder all nodes see) and every study completes. This used
 to hang a study whenever its runner had been placed on the killed node; runners now live on the head node,
-and a runner whose process dies is restarted by Ray and resumes its study from the event log."""
+and a runner whose process dies is restarted by Ray and resumes its study from the event log.
+
+With one worker node declaring a fake GPU: a ladder's GPU size runs only there, its CPU-only size anywhere;
+and ``scaleladder serve`` SIGKILLed mid-study leaves its detached runner running the study, to which a
+restarted ``serve`` reattaches."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
-from pathlib import Path
 from collections import Counter
+from pathlib import Path
 
 import httpx
 import pytest
@@ -23,10 +32,12 @@ from api.schemas import StudyState, TrialState
 from service.app import create_app
 from service.db import transaction
 from service.repositories import TokenRepository
-from service.server import ServerThread
+from service.server import ServerThread, free_port
 from service.settings import Settings
 
 pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _spec(log, pause: float, trials: int) -> dict:
@@ -42,19 +53,30 @@ def _spec(log, pause: float, trials: int) -> dict:
     }
 
 
-@pytest.fixture
-def cluster():
+def _start_cluster(worker_gpus: tuple[int, int] = (0, 0)):
+    """A head and two worker nodes of 1 CPU each; ``worker_gpus``: the fake GPUs each worker node declares."""
     ray = pytest.importorskip("ray")
     from ray.cluster_utils import Cluster
 
     if ray.is_initialized():
         ray.shutdown()
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})   # the head also runs the study runners
-    workers = [c.add_node(num_cpus=1) for _ in range(2)]
+    workers = [c.add_node(num_cpus=1, num_gpus=gpus) for gpus in worker_gpus]
     c.wait_for_nodes()
     yield c, workers
     ray.shutdown()
     c.shutdown()
+
+
+@pytest.fixture
+def cluster():
+    yield from _start_cluster()
+
+
+@pytest.fixture
+def gpu_cluster():
+    """As :func:`cluster`, the second worker node declaring one fake GPU (a CPU machine: Ray only counts it)."""
+    yield from _start_cluster((0, 1))
 
 
 def _serve(tmp_path, address: str):
@@ -91,7 +113,7 @@ def test_trials_spread_over_the_nodes_of_a_cluster_joined_by_address(cluster, tm
             study = Client(server.url, token).create_study(_spec(log, pause=2.0, trials=6))
             assert app.state.executor.detached                       # runners outlive the control plane
             _wait(study, 240)
-            _assert_completed_with_every_step_once(server, token, study)
+            _assert_completed_with_every_step_once(server.url, token, study)
             assert len(study.trials()) == 6
             # three 1-CPU nodes, up to three trials at once: each worker node ran some (the head may too)
             ran_on = Counter(e["node"] for e in _starts(log))
@@ -108,16 +130,23 @@ def _runner_node(study_id: int) -> str:
     return ray.get(ray.get_actor(runner_name(study_id), namespace=NAMESPACE).node_id.remote(), timeout=60)
 
 
-def _assert_completed_with_every_step_once(server, token, study) -> None:
-    """The study COMPLETED, each of its trials too, and every trial has each step of 10..60 measured once."""
+def _assert_completed_with_every_step_once(url: str, token: str, study, to_target: bool = True) -> None:
+    """The study COMPLETED and every trial has each step of 10..its last measured once. ``to_target``: each
+    trial COMPLETED at step 60 (random search); else (a multi-fidelity scheduler, which stops and pauses
+    trials at lower steps) no trial FAILED."""
     assert study.state is StudyState.COMPLETED, (study.id, study.state, study.data.error)
     trials = study.trials()
-    assert trials and all(t.state is TrialState.COMPLETED for t in trials), \
-        (study.id, [(t.number, t.state) for t in trials])
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {token}"}) as http:
+    if to_target:
+        assert trials and all(t.state is TrialState.COMPLETED for t in trials), \
+            (study.id, [(t.number, t.state) for t in trials])
+    else:
+        assert trials and not any(t.state is TrialState.FAILED for t in trials), \
+            (study.id, [(t.number, t.state, t.failure) for t in trials])
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}) as http:
         for t in trials:
             steps = [m["step"] for m in http.get(f"/v1/trials/{t.id}/measurements").json()]
-            assert steps == list(range(10, 61, 10)), (study.id, t.number, steps)
+            last = 60 if to_target else (t.last_step or 0)
+            assert steps == list(range(10, last + 1, 10)), (study.id, t.number, steps)
 
 
 def _checkpointed_trial_on(logs: list[Path], nodes: set[str], seconds: float) -> tuple[Path, dict, dict]:
@@ -160,7 +189,7 @@ def test_a_worker_node_killed_mid_trial_resumes_its_trial_from_the_checkpoint_on
                 _wait(s, 240)
             print(f"node killed -> both studies final in {time.time() - killed:.0f} s")
             for s in studies:
-                _assert_completed_with_every_step_once(server, token, s)
+                _assert_completed_with_every_step_once(server.url, token, s)
             later = [e for e in _starts(log) if e["trial"] == start["trial"] and e["pid"] != start["pid"]]
             assert later, f"trial lr={start['trial']} never restarted after its node was killed"
             again = later[0]
@@ -196,9 +225,144 @@ def test_a_runner_whose_process_dies_is_restarted_and_resumes_its_study(cluster,
             print(f"runner killed -> study final in {time.time() - killed:.0f} s")
             # and the control plane's wait(), whose call died with the first process, follows the new one
             assert app.state.executor.wait(study.id, timeout=60) == StudyState.COMPLETED.value
-            _assert_completed_with_every_step_once(server, token, study)
+            _assert_completed_with_every_step_once(server.url, token, study)
             assert _runner_node(study.id) == c.head_node.node_id
             resumed = [e for e in _starts(log) if e["resumed"]]
             assert resumed and all(e["start"] >= 10 for e in resumed), _starts(log)
     finally:
         app.state.executor.close()
+
+
+def _ladder_spec(log, pause: float, max_cost: float) -> dict:
+    """The flagship over a ladder whose target size ``l`` declares one GPU and whose size ``s`` none."""
+    return {
+        "name": "multinode-gpu",
+        "space": [{"name": "lr", "type": "float", "low": 1e-3, "high": 1e-1, "log": True}],
+        "fidelity": {"steps": {"min": 10, "max": 40, "report_every": 10},
+                     "sizes": [{"name": "s", "params": 1e3, "cpus": 1},
+                               {"name": "l", "params": 8e3, "cpus": 1, "gpus": 1}]},
+        "target": {"steps": 40, "size": "l"},
+        "budget": {"max_cost": max_cost},
+        "scheduler": {"name": "multiscale_bo", "seed": 0, "options": {"n_init": 3}},
+        "workload": {"entrypoint": "tests.ray.workloads:paced", "args": {"log": str(log), "pause": pause}},
+    }
+
+
+def test_large_sizes_run_on_the_gpu_node_and_small_ones_anywhere(gpu_cluster, tmp_path):
+    """A study over a ladder whose large size declares a GPU, on a head and two worker nodes of which one
+    declares a fake GPU: every trial segment of the large size ran on the GPU node and saw one device in
+    CUDA_VISIBLE_DEVICES; the small size asked for none (it saw no device) and ran wherever a CPU was free."""
+    c, workers = gpu_cluster
+    gpu_node = workers[1].node_id
+    log = tmp_path / "events.jsonl"
+    app, token = _serve(tmp_path, c.address)
+    try:
+        with ServerThread(app) as server:
+            study = Client(server.url, token).create_study(_ladder_spec(log, pause=0.5, max_cost=3))
+            _wait(study, 300)
+            _assert_completed_with_every_step_once(server.url, token, study, to_target=False)
+            trials = study.trials()
+            assert {t.size for t in trials} == {"s", "l"}, [(t.number, t.size) for t in trials]
+            assert all((t.resources.gpu == 1.0) == (t.size == "l") for t in trials), trials
+            starts = _starts(log)
+            nodes = {size: Counter(e["node"] for e in starts if e["size"] == size) for size in ("s", "l")}
+            print("segments per node:", {size: dict(n) for size, n in nodes.items()}, "GPU node", gpu_node)
+            assert set(nodes["l"]) == {gpu_node}, (nodes, gpu_node)
+            assert all(e["cuda"] and len(e["cuda"].split(",")) == 1 for e in starts if e["size"] == "l"), starts
+            assert not any(e["cuda"] for e in starts if e["size"] == "s"), starts
+    finally:
+        app.state.executor.close()
+
+
+def _serve_process(tmp_path: Path, address: str, port: int, token: str) -> subprocess.Popen:
+    """``scaleladder serve`` on the cluster at ``address`` (``RAY_ADDRESS``), in a session of its own so a
+    SIGKILL takes the whole control plane and nothing of the cluster (its raylets are the test's)."""
+    env = {**os.environ, "RAY_ADDRESS": address, "PYTHONPATH": str(REPO), "SCALELADDER_BOOTSTRAP_TOKEN": token,
+           "SCALELADDER_WORKLOAD_MODULES": "tests.ray",
+           "SCALELADDER_EXECUTOR_OPTIONS": json.dumps({"storage_path": str(tmp_path / "ray"), "max_concurrent": 3})}
+    return subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--executor", "ray",
+                             "--database-url", f"sqlite:///{tmp_path / 'mn.db'}"],
+                            cwd=REPO, env=env, stdout=open(tmp_path / "serve.log", "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+def _healthy(proc: subprocess.Popen, url: str, seconds: float) -> None:
+    deadline = time.time() + seconds
+    while True:
+        assert proc.poll() is None, "scaleladder serve exited"
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.time() < deadline, f"scaleladder serve did not answer within {seconds} s"
+        time.sleep(0.5)
+
+
+def _n_measurements(tmp_path: Path) -> int:
+    with sqlite3.connect(tmp_path / "mn.db") as db:
+        return db.execute("SELECT count(*) FROM measurements").fetchone()[0]
+
+
+def _runner_actors(study_id: int) -> list:
+    """The runner actors of the study Ray knows of, alive or not (the state API: what the dashboard lists)."""
+    from ray.util.state import list_actors
+
+    from service.ray_runner import runner_name
+
+    return list_actors(filters=[("name", "=", runner_name(study_id))], detail=True)
+
+
+def test_a_detached_runner_keeps_its_study_going_while_the_control_plane_is_killed_and_restarted(gpu_cluster,
+                                                                                                tmp_path):
+    """``scaleladder serve`` connected by ``RAY_ADDRESS`` starts a study and is SIGKILLed mid-study: its
+    detached runner goes on, measuring and starting new trials with no control plane. A second ``serve`` on
+    the same database reattaches to that runner (the same actor, never restarted, no second one) instead of
+    starting one, and the study completes with every step measured once and no trial run twice."""
+    import ray
+
+    from service.ray_runner import NAMESPACE
+
+    c, _ = gpu_cluster
+    log, token, port = tmp_path / "events.jsonl", "restart-token", free_port()
+    url = f"http://127.0.0.1:{port}"
+    # 9 trials of 6 reports 2 s apart, 3 at once: three rounds of 12 s or more, so a round is left to run
+    # when the second control plane is up (it answers 5-10 s after it starts)
+    trials = 9
+    first = _serve_process(tmp_path, c.address, port, token)
+    try:
+        _healthy(first, url, 120)
+        study = Client(url, token).create_study(_spec(log, pause=2.0, trials=trials))
+        deadline = time.time() + 120
+        while _n_measurements(tmp_path) < 2:
+            assert time.time() < deadline, "no measurement within 120 s"
+            time.sleep(0.2)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(30)
+    killed, before, started = time.time(), _n_measurements(tmp_path), len(_starts(log))
+    ray.init(address=c.address, namespace=NAMESPACE, log_to_driver=False)  # to look at the runner, not run it
+    [runner] = _runner_actors(study.id)
+    # with no control plane alive, the runner measures on, completes trials and starts the next round's
+    while len(_starts(log)) <= max(started, 3):
+        assert time.time() < killed + 90, f"no new trial without the control plane ({_n_measurements(tmp_path)} " \
+                                          f"measurements, {before} at the kill)"
+        time.sleep(0.2)
+    print(f"control plane killed at {before} measurements, {started} trials started; "
+          f"{_n_measurements(tmp_path)} and {len(_starts(log))} after {time.time() - killed:.0f} s without it")
+    second = _serve_process(tmp_path, c.address, port, token)
+    try:
+        _healthy(second, url, 120)
+        study = Client(url, token).get_study(study.id)
+        assert study.state is StudyState.RUNNING, "the study ended before the control plane came back"
+        _wait(study, 240)
+        _assert_completed_with_every_step_once(url, token, study)
+        assert [t.number for t in study.trials()] == list(range(trials))     # no trial issued twice
+        starts = _starts(log)
+        assert len(starts) == trials and not any(e["resumed"] for e in starts), starts  # nor run twice
+        # the restarted control plane's recover() found the live runner and kept it
+        [after] = _runner_actors(study.id)
+        assert (after.actor_id, after.state, after.num_restarts) == (runner.actor_id, "ALIVE", 0), (runner, after)
+    finally:
+        os.killpg(second.pid, signal.SIGKILL)
+        second.wait(30)
