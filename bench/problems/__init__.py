@@ -1,6 +1,7 @@
 """Benchmark problems: the registry of built-in ones and the resolver for ``--problem``.
 
-``--problem`` takes a built-in name (``datamix``, ``steplaw``, ``lcbench`` or ``lcbench:<OpenML task id>``,
+``--problem`` takes a built-in name (``datamix``, ``steplaw`` or ``steplaw:strict`` (measured runs only, see
+:mod:`bench.problems.steplaw`), ``lcbench`` or ``lcbench:<OpenML task id>``,
 ``synthetic_sp``, ``synthetic_mup``, ``hartmann``) or ``module:attribute`` naming a
 :class:`~bench.problems.base.BenchmarkProblem` subclass (instantiated with ``data_dir=`` if its constructor
 takes it, else without arguments) or instance, from anywhere on the import path: a new problem plugs in
@@ -61,13 +62,15 @@ def make_problem(spec: str, data_dir: str | Path | None = None) -> BenchmarkProb
     if head in PROBLEMS:
         path, kwargs = PROBLEMS[head]
         kwargs = dict(kwargs)
-        if sep:
-            if head != "lcbench":
-                raise UnknownProblemError(f"problem {head!r} takes no ':' argument (got {spec!r})")
+        if sep and head == "lcbench":
             task, _, objective = arg.partition(":")
             kwargs["task_id"] = task
             if objective:
                 kwargs["objective"] = objective
+        elif sep and head == "steplaw":
+            kwargs["mode"] = arg  # StepLaw checks it against its Mode enum
+        elif sep:
+            raise UnknownProblemError(f"problem {head!r} takes no ':' argument (got {spec!r})")
         return _instantiate(_import(path), data_dir, **kwargs)
     if not sep:
         raise UnknownProblemError(f"unknown problem {spec!r}; built-in: {problem_names()}, "

@@ -21,11 +21,28 @@ How values are read from the table:
 - observations are the raw final ``loss`` (real run-to-run noise, diverged runs included); the target value
   is the ``smooth loss`` (the paper's target); the best known target value is the smallest smooth loss
   measured in the target cell.
+
+The nearest-run fill and the interpolation between cells make the problem easier than a real sweep (a
+point never run still gets a plausible value, and a trial passes through a size's cells paying only for
+the increment). ``steplaw:strict`` (:attr:`Mode.STRICT`) reads only what was measured:
+
+- a report is a measured run: at a step that is not one of the size's cells, or at an (lr, bs) point the
+  cell did not measure, the run is a failed one (``evaluate`` returns NaN, which the scheduler takes as a
+  divergence: the trial fails, its earlier reports stay as evidence);
+- every report is a fresh run of that cell's length, since no run of the table continues another one:
+  :class:`FreshRunCost` charges a piece ending at step ``s`` the whole ``cost(s)``, not ``cost(s) -
+  cost(previous)``, so a resumed trial pays the whole run and a segment passing several cells pays each;
+- the target value is the measured smooth loss of the target cell; a recommendation at a point the target
+  cell did not measure is NaN there, which the harness grades as a diverged recommendation (infinite
+  regret). The best known target value is the same as the default mode's.
+
+The default mode (:attr:`Mode.FILLED`, plain ``steplaw``) is unchanged.
 """
 
 from __future__ import annotations
 
 import csv
+import enum
 import math
 from collections import defaultdict
 from pathlib import Path
@@ -33,8 +50,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from bench.problems.base import BenchmarkProblem, data_root, require_files
-from schedulers.cost import AnalyticCost
+from bench.problems.base import BenchmarkProblem, ProblemError, data_root, require_files
+from schedulers.cost import AnalyticCost, CostModel
 from schedulers.problem import FidelityLadder, ModelSize, Problem, Target
 from schedulers.space import SearchSpace
 
@@ -46,13 +63,55 @@ def _size_name(n: float) -> str:
     return f"N{n / 1e9:.2f}B" if n >= 1e9 else f"N{n / 1e6:.0f}M"
 
 
+class Mode(str, enum.Enum):
+    """How the table's gaps are read (module docstring); the value is the ``steplaw:<mode>`` spelling."""
+
+    FILLED = "filled"    # nearest-run fill, interpolation between cells, increments charged
+    STRICT = "strict"    # measured runs only, each report a fresh run
+
+
+class FreshRunCost(CostModel):
+    """Every report is a fresh run of its own length: ``segment_cost(s0, s1, m)`` is ``cost(s1, m)`` plus
+    ``cost(c, m)`` for each of ``m``'s reporting cells ``c`` strictly between ``s0`` and ``s1``.
+
+    The cells are needed because the harness reports a segment at every reporting step it passes: were the
+    segment charged ``cost(s1)`` alone, its pieces (``piece_cost``, derived from ``segment_cost``) would
+    charge the increment ``cost(c2) - cost(c1)`` between two cells, the very discount strict mode removes.
+    With the cells counted, the piece ending at a report ``s`` costs ``cost(s)`` exactly and the pieces
+    of a segment still add up to its ``segment_cost``. A segment reaching one cell costs ``cost(s1)``.
+    """
+
+    def __init__(self, base: CostModel, cells: Mapping[str, list[int]]) -> None:
+        self.base = base
+        self.overhead = base.overhead
+        self.cells = {name: sorted(steps) for name, steps in cells.items()}
+
+    def cost(self, steps: float, size: ModelSize) -> float:
+        return self.base.cost(steps, size)
+
+    def segment_cost(self, start_step: float, end_step: float, size: ModelSize) -> float:
+        if end_step <= start_step:
+            return 0.0
+        passed = [c for c in self.cells.get(size.name, ()) if start_step < c < end_step]
+        return sum(self.base.cost(c, size) for c in passed) + self.base.cost(end_step, size)
+
+    def resources(self, size: ModelSize) -> dict[str, float]:
+        return self.base.resources(size)
+
+
 class StepLaw(BenchmarkProblem):
     """The Step Law table as a multi-scale tuning problem (module docstring)."""
 
     name = "steplaw"
 
-    def __init__(self, data_dir: str | Path | None = None) -> None:
+    def __init__(self, data_dir: str | Path | None = None, mode: str | Mode = Mode.FILLED) -> None:
         super().__init__()
+        try:
+            self.mode = Mode(mode)
+        except ValueError:
+            raise ProblemError(f"steplaw mode must be one of {[m.value for m in Mode]}, got {mode!r}") from None
+        # the plain name stays the default mode's, so earlier records and tables keep theirs
+        self.name = "steplaw" if self.mode is Mode.FILLED else f"steplaw:{self.mode.value}"
         self.folder = require_files(data_root(data_dir) / "steplaw", (FILE,), self.name)
         rows = list(csv.DictReader((self.folder / FILE).open()))
         # lr grid: merge spellings of the same sqrt(2)-grid point by their half-octave index
@@ -96,8 +155,10 @@ class StepLaw(BenchmarkProblem):
         all_steps = [s for steps in self.cell_steps.values() for s in steps]
         ladder = FidelityLadder(min(all_steps), max(all_steps), min(all_steps),
                                 tuple(ModelSize(_size_name(n), n) for n in self.sizes))
-        return Problem(space, ladder, Target(self.target_step, _size_name(self.target_n)),
-                       AnalyticCost(tokens_per_step=TOKENS_PER_STEP))
+        cost: CostModel = AnalyticCost(tokens_per_step=TOKENS_PER_STEP)
+        if self.mode is Mode.STRICT:
+            cost = FreshRunCost(cost, {_size_name(n): steps for n, steps in self.cell_steps.items()})
+        return Problem(space, ladder, Target(self.target_step, _size_name(self.target_n)), cost)
 
     def report_steps(self, size: str) -> list[int]:
         return list(self.cell_steps[self.problem.ladder.size(size).params])
@@ -119,14 +180,26 @@ class StepLaw(BenchmarkProblem):
         w = (x - logs[k]) / (logs[k + 1] - logs[k])
         return values[k] + w * (values[k + 1] - values[k])
 
+    def _measured(self, params: Mapping[str, Any], n: float, step: float, column: int) -> float:
+        """Strict mode's reading: the measured run of cell (n, step) at ``params``, NaN (a failed run) where
+        the table has none (a step that is no cell of ``n``, or a point the cell did not measure)."""
+        cell = self.measured.get((n, int(step))) if float(step).is_integer() else None
+        run = None if cell is None else cell.get(self._point(params))
+        return math.nan if run is None else run[column]
+
     def evaluate(self, params: Mapping[str, Any], size: str, step: int, seed: int) -> float:
-        return self._read(self.raw, params, self.problem.ladder.size(size).params, float(step))
+        n = self.problem.ladder.size(size).params
+        if self.mode is Mode.STRICT:
+            return self._measured(params, n, float(step), 0)
+        return self._read(self.raw, params, n, float(step))
 
     def target_value(self, params: Mapping[str, Any]) -> float:
+        if self.mode is Mode.STRICT:
+            return self._measured(params, self.target_n, float(self.target_step), 1)
         return self._read(self.smooth, params, self.target_n, float(self.target_step))
 
     def cache_key(self) -> tuple[Any, ...]:
-        return (*super().cache_key(), str(self.folder.resolve()))
+        return (*super().cache_key(), str(self.folder.resolve()), self.mode.value)
 
     def _compute_best_target_value(self) -> float:
         return min(v[1] for v in self.measured[(self.target_n, self.target_step)].values())
