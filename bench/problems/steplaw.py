@@ -51,7 +51,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from bench.problems.base import BenchmarkProblem, ProblemError, data_root, require_files
-from schedulers.cost import AnalyticCost, CostModel
+from schedulers.cost import AnalyticCost
 from schedulers.problem import FidelityLadder, ModelSize, Problem, Target
 from schedulers.space import SearchSpace
 
@@ -70,33 +70,30 @@ class Mode(str, enum.Enum):
     STRICT = "strict"    # measured runs only, each report a fresh run
 
 
-class FreshRunCost(CostModel):
-    """Every report is a fresh run of its own length: ``segment_cost(s0, s1, m)`` is ``cost(s1, m)`` plus
-    ``cost(c, m)`` for each of ``m``'s reporting cells ``c`` strictly between ``s0`` and ``s1``.
+class FreshRunCost(AnalyticCost):
+    """The analytic 6 N D cost where every report is a fresh run of its own length: ``segment_cost(s0, s1,
+    m)`` is ``cost(s1, m)`` plus ``cost(c, m)`` for each of ``m``'s reporting cells ``c`` strictly between
+    ``s0`` and ``s1``.
 
     The cells are needed because the harness reports a segment at every reporting step it passes: were the
     segment charged ``cost(s1)`` alone, its pieces (``piece_cost``, derived from ``segment_cost``) would
     charge the increment ``cost(c2) - cost(c1)`` between two cells, the very discount strict mode removes.
     With the cells counted, the piece ending at a report ``s`` costs ``cost(s)`` exactly and the pieces
     of a segment still add up to its ``segment_cost``. A segment reaching one cell costs ``cost(s1)``.
+    It stays an :class:`AnalyticCost` (same ``cost``, same ``tokens_per_step``) because the lr/bs law
+    baselines read D in tokens from it.
     """
 
-    def __init__(self, base: CostModel, cells: Mapping[str, list[int]]) -> None:
-        self.base = base
-        self.overhead = base.overhead
+    def __init__(self, cells: Mapping[str, list[int]], tokens_per_step: float = 1.0, overhead: float = 0.0,
+                 scale: float = 1.0) -> None:
+        super().__init__(tokens_per_step=tokens_per_step, overhead=overhead, scale=scale)
         self.cells = {name: sorted(steps) for name, steps in cells.items()}
-
-    def cost(self, steps: float, size: ModelSize) -> float:
-        return self.base.cost(steps, size)
 
     def segment_cost(self, start_step: float, end_step: float, size: ModelSize) -> float:
         if end_step <= start_step:
             return 0.0
         passed = [c for c in self.cells.get(size.name, ()) if start_step < c < end_step]
-        return sum(self.base.cost(c, size) for c in passed) + self.base.cost(end_step, size)
-
-    def resources(self, size: ModelSize) -> dict[str, float]:
-        return self.base.resources(size)
+        return sum(self.cost(c, size) for c in passed) + self.cost(end_step, size)
 
 
 class StepLaw(BenchmarkProblem):
@@ -155,9 +152,9 @@ class StepLaw(BenchmarkProblem):
         all_steps = [s for steps in self.cell_steps.values() for s in steps]
         ladder = FidelityLadder(min(all_steps), max(all_steps), min(all_steps),
                                 tuple(ModelSize(_size_name(n), n) for n in self.sizes))
-        cost: CostModel = AnalyticCost(tokens_per_step=TOKENS_PER_STEP)
-        if self.mode is Mode.STRICT:
-            cost = FreshRunCost(cost, {_size_name(n): steps for n, steps in self.cell_steps.items()})
+        cost = (FreshRunCost({_size_name(n): steps for n, steps in self.cell_steps.items()},
+                             tokens_per_step=TOKENS_PER_STEP) if self.mode is Mode.STRICT
+                else AnalyticCost(tokens_per_step=TOKENS_PER_STEP))
         return Problem(space, ladder, Target(self.target_step, _size_name(self.target_n)), cost)
 
     def report_steps(self, size: str) -> list[int]:

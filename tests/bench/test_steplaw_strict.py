@@ -90,6 +90,8 @@ def test_strict_mode_is_a_problem_spec_and_a_bad_mode_is_an_error(strict, filled
     assert strict.mode is Mode.STRICT and strict.name == "steplaw:strict"
     assert filled.mode is Mode.FILLED and filled.name == "steplaw"
     assert isinstance(strict.problem.cost_model, FreshRunCost)
+    # still the analytic 6 N D cost with D in tokens, which the lr/bs law baselines read
+    assert strict.problem.cost_model.tokens_per_step == filled.problem.cost_model.tokens_per_step == 1e8
     assert strict.best_target_value == filled.best_target_value
     with pytest.raises(ProblemError, match="steplaw mode"):
         make_problem("steplaw:lenient")
@@ -160,7 +162,7 @@ def test_strict_recommendation_at_an_unmeasured_target_point_is_infinite_regret(
 
 def test_default_mode_is_unchanged(filled) -> None:
     cm, size = filled.problem.cost_model, filled.problem.ladder.size("N215M")
-    assert type(cm) is AnalyticCost
+    assert type(cm) is AnalyticCost  # not FreshRunCost
     assert cm.segment_cost(40, 114, size) == pytest.approx(cm.cost(114, size) - cm.cost(40, size))
     n = filled.sizes[0]
     missing = _unmeasured_point(filled, (n, 40))
