@@ -20,8 +20,9 @@ def ray_with_dashboard():
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
         ray.shutdown()
-    # the state API (what the dashboard lists) needs the dashboard's head process
-    ray.init(num_cpus=2, include_dashboard=True, log_to_driver=False, configure_logging=False,
+    # the state API (what the dashboard lists) needs the dashboard's head process; address="local": a new
+    # instance of our own even when another Ray runs on this machine (CI once found two and refused)
+    ray.init(address="local", num_cpus=2, include_dashboard=True, log_to_driver=False, configure_logging=False,
              runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
     yield ray
     ray.shutdown()
@@ -41,6 +42,7 @@ def test_trial_actors_are_named_by_study_and_trial(ray_with_dashboard, tmp_path)
     build_tuner(bridge, name=name, storage_path=tmp_path / "ray").fit()
     deadline, actors = time.time() + 30, []
     while time.time() < deadline and not any(a.repr_name for a in actors):
-        actors = list_actors(filters=[("class_name", "=", name)], detail=True)
+        actors = list_actors(address=ray_with_dashboard.get_runtime_context().gcs_address,
+                             filters=[("class_name", "=", name)], detail=True)
         time.sleep(0.5)
     assert [a.repr_name for a in actors if a.repr_name] == ["study-7/trial-0 w8 20 steps"], actors
