@@ -242,7 +242,8 @@ class StudyHandle:
 
     def report_batch(self, measurements: Iterable[Mapping[str, Any] | tuple]) -> BatchResult:
         """Send many measurements at once: dicts with ``trial_id, step, value`` (and optional ``metrics``,
-        ``elapsed_seconds``, ``checkpoint``) or ``(trial_id, step, value)`` tuples."""
+        ``domains``, ``elapsed_seconds``, ``checkpoint``) or ``(trial_id, step, value)`` tuples. An adaptive
+        study answers each trial's new mixture in ``adapted``."""
         items = []
         for m in measurements:
             if isinstance(m, tuple):
@@ -250,8 +251,9 @@ class StudyHandle:
                 m = {"trial_id": trial_id, "step": step, "value": value}
             item = dict(m)
             item["value"] = _wire(item["value"])
-            if item.get("metrics"):
-                item["metrics"] = {k: _wire(v) for k, v in item["metrics"].items()}
+            for key in ("metrics", "domains"):
+                if item.get(key):
+                    item[key] = {k: _wire(v) for k, v in item[key].items()}
             items.append(item)
         return BatchResult.model_validate(self.client.request(
             "POST", f"/v1/studies/{self.id}/measurements:batch", json={"measurements": items}, idempotent=True))
@@ -327,6 +329,17 @@ class TrialHandle:
     def start_step(self) -> int:
         return self.data.start_step
 
+    @property
+    def adapted(self) -> dict[str, float] | None:
+        """An adaptive study's current mixture for this trial (from the hand-out, then from each report's
+        answer); ``None`` when the study adapts nothing."""
+        return self.data.adapted
+
+    @property
+    def current_params(self) -> dict[str, Any]:
+        """``params`` with the adapted mixture in place: what to train on from the last report on."""
+        return self.data.current_params
+
     def report_steps(self) -> list[int]:
         """The steps this segment should report at: every ``report_every`` after ``start_step``, and the end
         (:meth:`api.schemas.StepRange.segment_steps`, the rule the service checks reports against)."""
@@ -335,19 +348,29 @@ class TrialHandle:
         return self.study.data.fidelity.steps.segment_steps(self.start_step, self.steps)
 
     def report(self, step: int, value: float, *, metrics: Mapping[str, float] | None = None,
-               elapsed_seconds: float | None = None, checkpoint: str | None = None) -> Decision:
+               domains: Mapping[str, float] | None = None, elapsed_seconds: float | None = None,
+               checkpoint: str | None = None) -> Decision:
         """Report the objective at ``step``; the answer says CONTINUE, PAUSE (keep the checkpoint) or STOP.
-        A NaN/inf value is accepted: the trial is recorded as diverged and the answer is STOP."""
+        A NaN/inf value is accepted: the trial is recorded as diverged and the answer is STOP.
+
+        ``domains`` is the objective per data domain (validation loss per mixture component); in an
+        adaptive study the answer carries the mixture to train on next, which :attr:`adapted` and
+        :attr:`current_params` then hold."""
         body: dict[str, Any] = {"step": int(step), "value": _wire(value), "segment_start": self.start_step}
         if metrics:
             body["metrics"] = {k: _wire(v) for k, v in metrics.items()}
+        if domains:
+            body["domains"] = {k: _wire(v) for k, v in domains.items()}
         if elapsed_seconds is not None:
             body["elapsed_seconds"] = float(elapsed_seconds)
         if checkpoint is not None:
             body["checkpoint"] = checkpoint
         self.last_result = ReportResult.model_validate(
             self.client.request("POST", f"/v1/trials/{self.id}/measurements", json=body, idempotent=True))
-        self.data = self.data.model_copy(update={"state": self.last_result.trial_state, "last_step": int(step)})
+        update: dict[str, Any] = {"state": self.last_result.trial_state, "last_step": int(step)}
+        if self.last_result.adapted is not None:
+            update["adapted"] = self.last_result.adapted
+        self.data = self.data.model_copy(update=update)
         return self.last_result.decision
 
     def should_stop(self) -> bool:

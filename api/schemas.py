@@ -114,6 +114,13 @@ class ParamRole(str, enum.Enum):
     FIXED = "fixed"
 
 
+class AdaptivePolicyKind(str, enum.Enum):
+    """In-trial adaptation policies (mirrors ``schedulers.adaptive.PolicyKind`` value for value)."""
+
+    EXP3 = "exp3"                      # Online Data Mixing: an EXP3 bandit whose reward is the domain's loss
+    LEARNABLE_LOSS = "learnable_loss"  # domains weighted by remaining learnable loss from per-domain laws
+
+
 class CostKind(str, enum.Enum):
     ANALYTIC = "analytic"
     TABLE = "table"
@@ -263,6 +270,21 @@ class WorkloadSpec(_Model):
         return self
 
 
+class AdaptiveSpec(_Model):
+    """A mixture group adapted inside each trial while it trains (``schedulers/adaptive``).
+
+    The trial's value of the group (searched by the scheduler like any mixture) is its initial mixture; at
+    each report carrying per-domain losses (``MeasurementCreate.domains``) the policy answers the mixture
+    to train on from then on (``ReportResult.adapted``). ``tuned`` maps a policy hyperparameter to a
+    numeric parameter of the space, so the scheduler tunes it too (e.g. ``{"lr": "odm_lr"}``)."""
+
+    policy: AdaptivePolicyKind
+    group: str = Field(min_length=1, description="the name of a mixture parameter of the space")
+    options: dict[str, float] = Field(default_factory=dict, description="policy hyperparameters for every trial")
+    tuned: dict[str, str] = Field(default_factory=dict,
+                                  description="policy hyperparameter -> the space parameter it is read from")
+
+
 class StudySpec(_Model):
     """What a user submits to create a study (``POST /v1/studies``). The tenant comes from the token."""
 
@@ -275,6 +297,7 @@ class StudySpec(_Model):
     budget: BudgetSpec = Field(default_factory=BudgetSpec)
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     workload: WorkloadSpec | None = None
+    adaptive: AdaptiveSpec | None = None
 
     def problem_dict(self) -> dict[str, Any]:
         """The dict ``schedulers.Problem.from_dict`` takes."""
@@ -332,9 +355,17 @@ class Trial(_Model):
     last_step: int | None = None
     last_value: WireFloat | None = None
     failure: str | None = None
+    #: the adaptive parameters' current values (the mixture to train on from ``last_step`` on); ``None``
+    #: when the study adapts nothing
+    adapted: dict[str, float] | None = None
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
+
+    @property
+    def current_params(self) -> dict[str, Any]:
+        """``params`` with the adapted values in place: what to train on now."""
+        return {**self.params, **(self.adapted or {})}
 
 
 class SuggestRequest(_Model):
@@ -369,6 +400,9 @@ class MeasurementCreate(_SegmentRequest):
     step: Step
     value: WireFloat
     metrics: dict[str, WireFloat] = Field(default_factory=dict)
+    domains: dict[str, WireFloat] = Field(default_factory=dict, description=(
+        "the objective per data domain (e.g. validation loss per component of the mixture); an adaptive "
+        "study's policy adapts the mixture from these"))
     elapsed_seconds: float | None = Field(default=None, ge=0)
     checkpoint: str | None = Field(default=None, description="where the worker saved the model at this step")
 
@@ -386,6 +420,7 @@ class Measurement(_Model):
     step: int
     value: WireFloat
     metrics: dict[str, WireFloat] = Field(default_factory=dict)
+    domains: dict[str, WireFloat] = Field(default_factory=dict)
     elapsed_seconds: float | None = None
     cost: float = Field(0.0, description="cost charged for this step, in units of one target run")
     created_at: datetime
@@ -400,6 +435,9 @@ class ReportResult(_Model):
     trial_state: TrialState
     diverged: bool = False
     duplicate: bool = False
+    adapted: dict[str, float] | None = Field(default=None, description=(
+        "an adaptive study's answer: the mixture to train on from this step on (for a retried step, what "
+        "it was answered then); None when the study adapts nothing"))
 
     @property
     def should_stop(self) -> bool:
@@ -411,6 +449,8 @@ class BatchResult(_Model):
     duplicates: int
     decisions: dict[int, Decision] = Field(description="trial id -> decision after its last measurement")
     study_state: StudyState
+    adapted: dict[int, dict[str, float]] = Field(
+        default_factory=dict, description="an adaptive study's trial id -> mixture after its last measurement")
 
 
 class HeartbeatRequest(_SegmentRequest):
@@ -498,6 +538,7 @@ class TokenCreated(_Model):
 
 
 __all__ = [
+    "AdaptivePolicyKind", "AdaptiveSpec",
     "BatchMeasurement", "BatchResult", "BudgetLimit", "BudgetSpec", "CompleteRequest", "Condition", "CostKind", "CostSpec",
     "Decision", "Direction", "ErrorBody", "ErrorResponse", "FailRequest", "FidelitySpec", "Measurement",
     "MeasurementBatch", "MeasurementCreate", "Objective", "Page", "ParamRole", "ParamSpec", "ParamType",

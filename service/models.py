@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 ORM models: studies, trials, measurements, the scheduler event log and API tokens.
+"""SQLAlchemy 2 ORM models: studies, trials, measurements, the scheduler and adaptation event logs and API
+tokens.
 
 The scheduler event log (``scheduler_events``) is the source of truth for scheduler state: a scheduler is
 rebuilt by ``make_scheduler(...).replay(events)``; the ``trials`` and ``measurements`` rows are the
@@ -102,6 +103,8 @@ class TrialRow(Base):
     #: ``None`` when the last value was non-finite (the trial then failed as diverged)
     last_value: Mapped[float | None] = mapped_column(Float, default=None)
     failure: Mapped[str | None] = mapped_column(Text, default=None)
+    #: an adaptive study's current mixture for the trial (the policy's last answer, mirrored like ``state``)
+    adapted: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
@@ -122,6 +125,8 @@ class MeasurementRow(Base):
     value: Mapped[float | None] = mapped_column(Float, default=None)
     non_finite: Mapped[str | None] = mapped_column(String(8), default=None)
     metrics: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
+    #: the objective per data domain, as reported (``MeasurementCreate.domains``)
+    domains: Mapped[dict[str, Any] | None] = mapped_column(JSONType, default=None)
     elapsed_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     #: cost charged for this step, and the study's cumulative cost after it (target-run units)
     cost: Mapped[float] = mapped_column(Float, default=0.0)
@@ -140,6 +145,19 @@ class SchedulerEventRow(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: plain JSON (not JSONB) on PostgreSQL: stored as written, never queried inside the database
     events: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+
+
+class AdaptationEventRow(Base):
+    """The ``AdaptationPolicy.events`` of an adaptive study, per trial in order (``seq`` 0, 1, ... within the
+    trial): the policy's state for a trial is rebuilt by replaying that trial's events alone, since trials
+    are independent (``schedulers/adaptive/base.py``). The key lets one of two racing writers append."""
+
+    __tablename__ = "adaptation_events"
+
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True)
+    trial_number: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event: Mapped[dict[str, Any]] = mapped_column(JSON)
 
 
 class ApiTokenRow(Base):

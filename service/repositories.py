@@ -20,18 +20,19 @@ from sqlalchemy.orm import Session
 
 from api.schemas import INT32_MAX, StudySpec, StudyState, TrialState
 from service.errors import NotFoundError, TokenExpiredError, UnauthenticatedError
-from service.models import ApiTokenRow, MeasurementRow, SchedulerEventRow, StudyRow, TrialRow, utcnow
+from service.models import (AdaptationEventRow, ApiTokenRow, MeasurementRow, SchedulerEventRow, StudyRow, TrialRow,
+                            utcnow)
 
 TOKEN_PREFIX = "sl_"
 
 _PG_INSERT_MEASUREMENTS = text("""
 WITH new AS (
-    INSERT INTO measurements (trial_id, step, value, non_finite, metrics, elapsed_seconds, cost, study_cost,
-                              created_at)
+    INSERT INTO measurements (trial_id, step, value, non_finite, metrics, domains, elapsed_seconds, cost,
+                              study_cost, created_at)
     SELECT r.*, CAST(:created_at AS timestamptz)
     FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(trial_id integer, step integer, value double precision,
-         non_finite varchar, metrics jsonb, elapsed_seconds double precision, cost double precision,
-         study_cost double precision)
+         non_finite varchar, metrics jsonb, domains jsonb, elapsed_seconds double precision,
+         cost double precision, study_cost double precision)
     ON CONFLICT (trial_id, step) DO NOTHING
     RETURNING 1
 )
@@ -239,7 +240,8 @@ class MeasurementRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    _COLUMNS = ("trial_id", "step", "value", "non_finite", "metrics", "elapsed_seconds", "cost", "study_cost")
+    _COLUMNS = ("trial_id", "step", "value", "non_finite", "metrics", "domains", "elapsed_seconds", "cost",
+                "study_cost")
     _DEFAULTS = {"cost": 0.0, "study_cost": 0.0}
 
     def insert_many(self, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -288,6 +290,32 @@ class MeasurementRepository:
             .where(TrialRow.study_id == study_id, TrialRow.size == size, MeasurementRow.step >= min_step)
             .order_by(MeasurementRow.study_cost, MeasurementRow.created_at, MeasurementRow.trial_id))
         return [(float(c), v, int(t)) for c, v, t in rows]
+
+
+class AdaptationEventRepository:
+    """An adaptive study's policy events, per trial, numbered 0, 1, 2, ... within each trial."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def append(self, study_id: int, trial_number: int, first_seq: int, events: Sequence[dict[str, Any]]) -> None:
+        """Write a trial's events ``first_seq, first_seq + 1, ...`` (already JSON-safe)."""
+        for i, ev in enumerate(events):
+            self.session.add(AdaptationEventRow(study_id=study_id, trial_number=trial_number, seq=first_seq + i,
+                                                event=ev))
+        if events:
+            self.session.flush()
+
+    def load(self, study_id: int, trial_numbers: Iterable[int] | None = None) -> dict[int, list[dict[str, Any]]]:
+        """Trial number -> its events in order (every trial of the study when ``trial_numbers`` is None)."""
+        q = select(AdaptationEventRow.trial_number, AdaptationEventRow.event).where(
+            AdaptationEventRow.study_id == study_id)
+        if trial_numbers is not None:
+            q = q.where(AdaptationEventRow.trial_number.in_(list(trial_numbers)))
+        out: dict[int, list[dict[str, Any]]] = {}
+        for number, ev in self.session.execute(q.order_by(AdaptationEventRow.trial_number, AdaptationEventRow.seq)):
+            out.setdefault(number, []).append(ev)
+        return out
 
 
 class EventRepository:

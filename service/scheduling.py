@@ -17,7 +17,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from api.schemas import (Decision, MeasurementCreate, Recommendation, ReportResu
                          TrialState)
 from schedulers import InvalidProblemError, InvalidSpaceError, Problem, Scheduler, make_cost_model, make_scheduler
 from schedulers.base import Decision as SchedulerDecision
+from service.adaptation import StudyAdaptation, build_adaptive
 from service.errors import ConflictError, InvalidArgumentError
 from service.models import StudyRow, TrialRow, utcnow
 from service.repositories import EventRepository, MeasurementRepository, TrialRepository
@@ -156,6 +157,7 @@ def validate_spec(spec: StudySpec, workloads: WorkloadPolicy = BUILTIN_ONLY) -> 
     except (ArithmeticError, RecursionError, ValueError) as e:  # e.g. a formula dividing by zero or taking log of 0
         raise InvalidArgumentError(f"cost model cannot price the ladder: {e}", field="cost") from None
     build_scheduler(spec, problem)
+    build_adaptive(spec, problem)
 
 
 class SchedulerCache:
@@ -211,6 +213,8 @@ class ReportOutcome:
     #: per item: (trial id, step, decision, diverged, duplicate), as decided when it was told
     items: list[tuple[int, int, Decision, bool, bool]]
     trial_states: dict[int, TrialState]
+    #: an adaptive study's trial id -> mixture after its last measurement (empty otherwise)
+    adapted: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def results(self) -> list[ReportResult]:
@@ -238,6 +242,7 @@ class StudyRuntime:
         self.trials = TrialRepository(session)
         self._sched: Scheduler | None = None
         self._problem: Problem | None = None
+        self._adaptation: StudyAdaptation | None = None
 
     # -- the scheduler -------------------------------------------------------------------------
     @property
@@ -262,8 +267,19 @@ class StudyRuntime:
             sa_event.listen(self.session, "after_commit", lambda _s: self.cache.put(study_id, sched), once=True)
         return self._sched
 
+    @property
+    def adaptation(self) -> StudyAdaptation | None:
+        """The study's in-trial adaptation policy (``None`` when it adapts nothing)."""
+        if self._adaptation is None and self.spec.adaptive is not None:
+            setup = build_adaptive(self.spec, self.problem)
+            self._adaptation = StudyAdaptation(self.session, self.study.id, setup, self.spec.scheduler.seed)
+        return self._adaptation
+
     def persist(self) -> None:
-        """Write the events the scheduler recorded since it was loaded, and the study's counters."""
+        """Write the events the scheduler (and the adaptation policy) recorded since they were loaded, and the
+        study's counters."""
+        if self._adaptation is not None:
+            self._adaptation.persist()
         if self._sched is None:
             return
         sched, study = self._sched, self.study
@@ -355,12 +371,15 @@ class StudyRuntime:
             out.append(row)
         left = self._trial_budget_left()
         if need > 0 and (left is None or left > 0):
+            adaptation = self.adaptation
             for s in self.sched.suggest(need if left is None else min(need, left)):
                 size = self.problem.ladder.size(s.size)
+                adapted = adaptation.start(s.trial_id, s.params) if adaptation is not None else None
                 out.append(self.trials.add(TrialRow(
                     study_id=study.id, number=s.trial_id, params=encode_event(s.params), size=s.size,
                     steps=s.steps, start_step=s.start_step, replicate=s.replicate, state=TrialState.PENDING,
-                    client_id=client_id, cpus=size.cpus, gpus=size.gpus, created_at=now, updated_at=now)))
+                    client_id=client_id, cpus=size.cpus, gpus=size.gpus, adapted=adapted, created_at=now,
+                    updated_at=now)))
         # nothing to hand out, nothing running and no resume to give (it was just asked): done
         if not out and self._trials_exhausted():
             self.finish(StudyState.COMPLETED, now)
@@ -408,6 +427,12 @@ class StudyRuntime:
         finished_before = {row.id for row, _ in items if row.state.is_final}
         paused_before = {row.id for row, _ in items if row.state is TrialState.PAUSED}
         self._check_steps(items, finished_before, paused_before)
+        adaptation = self.adaptation
+        if adaptation is not None:
+            for i, (_, m) in enumerate(items):
+                adaptation.check_domains(m.domains, f"measurements[{i}].domains" if len(items) > 1 else "domains")
+            adaptation.load(row.number for row, _ in items)
+        adapted: dict[int, dict[str, float]] = {}
         target_cost = self.problem.target_cost
         quiet = finished_before | paused_before  # only retries of stored steps can reach these
         sched = self.sched if len(quiet) < len({r.id for r, _ in items}) else None
@@ -425,6 +450,7 @@ class StudyRuntime:
             value = float(m.value)
             finite = math.isfinite(value)
             cost = 0.0
+            told_now = False
             if trial_id in finished_before or trial_id in paused_before:
                 decision, duplicate = decision_for_state(row.state), True
             elif trial_id in ended:
@@ -437,8 +463,14 @@ class StudyRuntime:
                 study_cost = sched.cost_spent / target_cost
                 cost = (sched.cost_spent - before) / target_cost
                 touched[trial_id] = row
+                told_now = not duplicate
                 if decision is not Decision.CONTINUE:
                     ended[trial_id] = decision
+            if adaptation is not None:
+                if told_now and m.domains:
+                    adapted[trial_id] = row.adapted = adaptation.observe(number, step, m.domains)
+                else:  # a retry answers what it was answered then; no per-domain values change nothing
+                    adapted[trial_id] = adaptation.mixture(number, step if duplicate else None) or {}
             if m.checkpoint is not None:
                 row.checkpoint = m.checkpoint
                 touched[trial_id] = row
@@ -448,6 +480,7 @@ class StudyRuntime:
                 "trial_id": trial_id, "step": step,
                 "value": value if finite else None, "non_finite": None if finite else wire_float(value),
                 "metrics": encode_event(m.metrics) if m.metrics else None,
+                "domains": encode_event(m.domains) if m.domains else None,
                 "elapsed_seconds": m.elapsed_seconds, "cost": cost, "study_cost": study_cost, "created_at": now,
             })
         for row in touched.values():
@@ -470,8 +503,9 @@ class StudyRuntime:
         last_row, last_m = items[-1]
         last = ReportResult(trial_id=last_row.id, step=last_m.step, decision=decisions[last_row.id],
                             trial_state=last_row.state, diverged=not math.isfinite(float(last_m.value)),
-                            duplicate=duplicate or (len(items) == 1 and inserted == 0))
-        return ReportOutcome(decisions, last, inserted, told, states)
+                            duplicate=duplicate or (len(items) == 1 and inserted == 0),
+                            adapted=adapted.get(last_row.id))
+        return ReportOutcome(decisions, last, inserted, told, states, adapted)
 
     def _check_steps(self, items: Sequence[tuple[TrialRow, MeasurementCreate]], finished: set[int],
                      paused: set[int]) -> None:

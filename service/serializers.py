@@ -19,7 +19,7 @@ def trial_out(row: TrialRow) -> Trial:
                  steps=row.steps, start_step=row.start_step, replicate=row.replicate, state=row.state,
                  client_id=row.client_id, resources=Resources(cpu=row.cpus, gpu=row.gpus),
                  checkpoint=row.checkpoint, last_step=row.last_step, last_value=row.last_value,
-                 failure=row.failure, created_at=row.created_at, updated_at=row.updated_at,
+                 failure=row.failure, adapted=row.adapted, created_at=row.created_at, updated_at=row.updated_at,
                  finished_at=row.finished_at)
 
 
@@ -27,4 +27,5 @@ def measurement_out(row: MeasurementRow) -> Measurement:
     value = float(row.non_finite) if row.non_finite else float(row.value)  # type: ignore[arg-type]
     return Measurement(trial_id=row.trial_id, step=row.step, value=value,
                        metrics={k: float(v) for k, v in (row.metrics or {}).items()},
+                       domains={k: float(v) for k, v in (row.domains or {}).items()},
                        elapsed_seconds=row.elapsed_seconds, cost=row.cost, created_at=row.created_at)

@@ -156,7 +156,7 @@ def report_batch(study_id: StudyId, body: MeasurementBatch, request: Request, se
     outcome = rt.report(items)
     request.app.state.metrics.measurements.inc(outcome.inserted)
     return BatchResult(inserted=outcome.inserted, duplicates=len(items) - outcome.inserted,
-                       decisions=outcome.decisions, study_state=rt.study.state)
+                       decisions=outcome.decisions, study_state=rt.study.state, adapted=outcome.adapted)
 
 
 @router.get("/{study_id}/recommendation", response_model=Recommendation,
