@@ -15,6 +15,7 @@ percentile-bootstrap interval.
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Mapping, Sequence
 
@@ -203,6 +204,13 @@ class ScalingFit(_Out):
     hyperparameter_predictions: list[HyperparameterPrediction] = Field(default_factory=list)
     plot: list[PlotPanel] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    #: study endpoint: when this fit of the study's current data was computed (a fit is computed once per
+    #: change of the trials' values and per set of fit settings, then served from the service's cache);
+    #: ``null`` when nothing was fitted (no data yet) and on the stateless endpoint
+    computed_at: datetime | None = None
+    #: study endpoint: ``true`` when this request did not compute the fit (an earlier or a concurrent
+    #: request for the same data and settings did)
+    cached: bool = False
 
 
 # ------------------------------------------------------------------------------------------- SDK

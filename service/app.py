@@ -16,6 +16,7 @@ from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.migrate import upgrade
 from service.repositories import TokenRepository
 from service.routes import health, scaling, studies, trials
+from service.scaling import ScalingFits
 from service.scheduling import SchedulerCache
 from service.settings import Settings
 
@@ -34,10 +35,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             TokenRepository(session).ensure(settings.bootstrap_token.get_secret_value(), settings.bootstrap_tenant,
                                             name="bootstrap")
     executor = make_executor(settings)
+    metrics = ServiceMetrics(session_factory)
+    scaling_fits = ScalingFits(settings.scaling_fit_processes, settings.scaling_fit_cache_size,
+                               on_fit=metrics.count_scaling_fit, running=metrics.scaling_fits_running)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
         yield
+        scaling_fits.close()
         executor.close()
         engine.dispose()
 
@@ -52,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = session_factory
     app.state.executor = executor
     app.state.scheduler_cache = SchedulerCache(settings.scheduler_cache_size)
-    app.state.metrics = ServiceMetrics(session_factory)
+    app.state.scaling_fits = scaling_fits
+    app.state.metrics = metrics
 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

@@ -1,5 +1,5 @@
 """FastAPI dependencies: the request's session (one transaction per request), the caller's tenant, and the
-app-wide singletons (settings, executor, scheduler cache) hung on ``app.state`` by :func:`create_app`.
+app-wide singletons (settings, executor, scheduler cache, scaling fits) hung on ``app.state`` by :func:`create_app`.
 
 Routers written elsewhere (``service/routes/scaling.py``) use the same ``SessionDep`` and ``TenantDep``.
 """
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from service.errors import UnauthenticatedError
 from service.executors import Executor
 from service.repositories import TokenRepository
+from service.scaling import ScalingFits
 from service.scheduling import SchedulerCache
 from service.settings import Settings
 
@@ -65,9 +66,14 @@ def get_scheduler_cache(request: Request) -> SchedulerCache:
     return request.app.state.scheduler_cache
 
 
+def get_scaling_fits(request: Request) -> ScalingFits:
+    return request.app.state.scaling_fits
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ExecutorDep = Annotated[Executor, Depends(get_executor)]
 CacheDep = Annotated[SchedulerCache, Depends(get_scheduler_cache)]
+ScalingFitsDep = Annotated[ScalingFits, Depends(get_scaling_fits)]
 
 
 def _commit_in_route_thread(endpoint: Callable[..., Any]) -> Callable[..., Any]:

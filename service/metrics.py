@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,7 +45,14 @@ class ServiceMetrics:
                                     registry=self.registry)
         self.trials_suggested = Counter("scaleladder_trials_suggested", "Trials handed out by ask",
                                         registry=self.registry)
+        self.scaling_fits = Counter("scaleladder_scaling_fits", "Scaling-law fits computed (a cached answer is "
+                                    "none)", ["outcome"], registry=self.registry)
+        self.scaling_fits_running = Gauge("scaleladder_scaling_fits_running", "Scaling-law fits in progress",
+                                          registry=self.registry)
         self.registry.register(_StudiesByState(session_factory))
+
+    def count_scaling_fit(self, ok: bool) -> None:
+        self.scaling_fits.labels("ok" if ok else "error").inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

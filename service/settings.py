@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
     #: Live scheduler instances kept per process (keyed by study), so the usual ask/tell does not replay.
     scheduler_cache_size: int = Field(default=128, ge=0)
+    #: Worker processes for scaling-law fits (``GET /v1/studies/{id}/scaling``, ``POST /v1/scaling/fit``); ``0``:
+    #: one thread of the server's process instead. One: a fit is single-threaded and took up to 146 s on the
+    #: issue-14 machine's 2 cores, so a second process would take the core the requests run on.
+    scaling_fit_processes: int = Field(default=1, ge=0)
+    #: Scaling fits kept, one per (study, fit settings), each valid until its study's data changes.
+    scaling_fit_cache_size: int = Field(default=256, ge=1)
     db_pool_size: int = Field(default=10, ge=1)
     page_size_default: int = Field(default=50, ge=1)
     page_size_max: int = Field(default=1000, ge=1)

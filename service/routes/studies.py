@@ -8,7 +8,8 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from api.schemas import (BatchResult, Measurement, MeasurementBatch, Page, Progress, Recommendation, Study, StudySpec, StudyState,
                          SuggestRequest, SuggestResponse, Trial, TrialState)
-from service.deps import CacheDep, CommitBeforeResponseRoute, ExecutorDep, SessionDep, SettingsDep, TenantDep
+from service.deps import (CacheDep, CommitBeforeResponseRoute, ExecutorDep, ScalingFitsDep, SessionDep, SettingsDep,
+                          TenantDep)
 from service.errors import NotFoundError
 from service.lifecycle import StudyAction, apply_action
 from service.models import utcnow
@@ -89,13 +90,14 @@ def get_study(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: 
 
 @router.delete("/{study_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a study and its data")
 def delete_study(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep,
-                 executor: ExecutorDep) -> Response:
+                 executor: ExecutorDep, fits: ScalingFitsDep) -> Response:
     repo = StudyRepository(session)
     row = repo.get(tenant, study_id, lock=True)
     if not row.state.is_final and row.state is not StudyState.PENDING:
         executor.cancel(study_out(row))
     repo.delete(row)
     cache.discard(study_id)
+    fits.discard(study_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

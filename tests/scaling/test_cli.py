@@ -90,8 +90,6 @@ def test_one_bootstrap_default_on_every_path(sqlite_server, tmp_path, monkeypatc
     import dataclasses
 
     import service.scaling
-    from api.scaling import fit_scaling, study_scaling
-    from schedulers.scaling import HuberFitOptions
 
     used, real = [], service.scaling.fit_scaling
 
@@ -100,6 +98,20 @@ def test_one_bootstrap_default_on_every_path(sqlite_server, tmp_path, monkeypatc
         return real(runs, options=dataclasses.replace(options, n_bootstrap=2), **kwargs)
 
     monkeypatch.setattr(service.scaling, "fit_scaling", spy)
+    # the server's fits in a thread of this process, where the spy is (its worker process would not see it);
+    # swapped by hand: monkeypatch would delete the attribute of starlette's State on undo
+    state = sqlite_server.app.state
+    own, state.scaling_fits = state.scaling_fits, service.scaling.ScalingFits(0, 16)
+    try:
+        _every_path(sqlite_server, tmp_path, used)
+    finally:
+        state.scaling_fits = own
+
+
+def _every_path(sqlite_server, tmp_path, used):
+    from api.scaling import fit_scaling, study_scaling
+    from schedulers.scaling import HuberFitOptions
+
     write_csv(tmp_path / "runs.csv", with_lr=False)
     assert _run("fit", tmp_path / "runs.csv").exit_code == 0
     with sqlite_server.client("scaling-defaults") as client:
