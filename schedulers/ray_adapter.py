@@ -58,10 +58,22 @@ class TrialKeys:
     REPORT_EVERY = "report_every"
     SEED = "seed"
     RESTORE_FROM = "restore_from"    # a checkpoint directory to start from when Tune has none
+    ADAPTIVE = "adaptive"            # an adaptive study: {"board": actor name, "namespace": ...} (workers.adaptation)
+    ADAPTED = "adapted"              # the workload's: the adaptive parameters' values in effect at start_step
     # result keys
     STEP = "step"
     VALUE = "value"
+    DOMAINS = "domains"              # the objective per data domain, when the workload reports it
     CHECKPOINT_DIR = "checkpoint_dir"  # set on results that carry a checkpoint
+
+    @classmethod
+    def domains_of(cls, result: Mapping[str, Any]) -> dict[str, float]:
+        """A result's per-domain values: Tune hands schedulers the result flattened (``domains/code``)."""
+        nested = result.get(cls.DOMAINS)
+        if isinstance(nested, Mapping):
+            return {str(k): float(v) for k, v in nested.items()}
+        prefix = cls.DOMAINS + "/"
+        return {k[len(prefix):]: float(v) for k, v in result.items() if k.startswith(prefix)}
 
 
 @dataclass(frozen=True)

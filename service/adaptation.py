@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
+from sqlalchemy.orm import Session
+
 from api.schemas import StudySpec
 from schedulers import Problem
 from schedulers.adaptive import AdaptationPolicy, AdaptiveSetup, InvalidAdaptationError, Mixture
 from service.errors import InvalidArgumentError
 from service.repositories import AdaptationEventRepository
-from sqlalchemy.orm import Session
 
 
 def build_adaptive(spec: StudySpec, problem: Problem) -> AdaptiveSetup | None:

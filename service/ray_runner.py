@@ -57,9 +57,11 @@ from service.db import make_engine, make_session_factory, transaction
 from service.errors import ConflictError, ExecutorError
 from service.executors import Executor
 from service.models import StudyRow, TrialRow, utcnow
-from service.repositories import EventRepository, StudyRepository, TrialRepository
+from service.adaptation import StudyAdaptation, build_adaptive
+from service.repositories import AdaptationEventRepository, EventRepository, StudyRepository, TrialRepository
 from service.scheduling import SchedulerCache, StudyRuntime, build_problem, build_scheduler, decode_event
 from service.settings import Settings
+from workers.adaptation import MixtureBoard, board_name
 from workers.errors import ForbiddenWorkloadError
 from workers.experiment import build_tuner, experiment_config
 from workers.trainable import checkpoint_prefix, is_within
@@ -136,6 +138,8 @@ class DatabaseBridge(SchedulerBridge):
         #: Ray trials by id, told by :class:`StudyMetricsCallback` when they start: where a failed trial's
         #: worker exception is read from
         self.ray_trials: dict[str, Any] = {}
+        #: an adaptive study's :class:`workers.adaptation.MixtureBoard` (``None`` otherwise)
+        self.board: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         # Tune pickles the experiment (searcher, scheduler, callbacks) for its own restore files; a
@@ -144,6 +148,7 @@ class DatabaseBridge(SchedulerBridge):
         state["session_factory"] = None
         state["cache"] = None
         state["ray_trials"] = {}
+        state["board"] = None
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -200,15 +205,19 @@ class DatabaseBridge(SchedulerBridge):
 
         def ask(rt: StudyRuntime):
             rows = rt.suggest(f"ray:{ray_trial_id}", 1)
-            return rows[0].number if rows else None
+            return (rows[0].number, rows[0].start_step, rows[0].adapted) if rows else None
 
         try:
-            number = self._runtime_call(ask)
+            handed = self._runtime_call(ask)
         except ConflictError:
             # the start's commit has not landed yet (the executor hook runs before it)
             return None
-        if number is None:
+        if handed is None:
             return None
+        number, start_step, adapted = handed
+        if adapted is not None and self.board is not None:
+            # the mixture the trial starts (or resumes) with, for the trainable's start (workers.adaptation)
+            self.board.post.remote(number, start_step, adapted)
         suggestion = self._as_suggestion(number)
         log.info("study %s trial %s %s: %s, steps %s..%s", self.study_id, number,
                  "resumed" if number in known else "started", suggestion.size, suggestion.start_step,
@@ -224,16 +233,22 @@ class DatabaseBridge(SchedulerBridge):
                         self.study_id, sched_trial_id, ckpt, prefix)
             ckpt = None
         m = MeasurementCreate(step=step, value=value, checkpoint=str(ckpt) if ckpt else None,
+                              domains=TrialKeys.domains_of(result),
                               elapsed_seconds=float(result.get("time_total_s") or 0.0) or None)
 
-        def tell(rt: StudyRuntime) -> WireDecision:
+        def tell(rt: StudyRuntime) -> tuple[WireDecision, dict[str, float] | None]:
             row = self._row(rt, sched_trial_id)
             if row.state.is_final and (row.last_step is None or step > row.last_step):
                 # the study ended under the running trial (budget, cancel): it takes no more measurements
-                return WireDecision.STOP
-            return rt.report([(row, m)]).results[0].decision
+                return WireDecision.STOP, None
+            answer = rt.report([(row, m)]).results[0]
+            return answer.decision, answer.adapted
 
-        decision = Decision(self._runtime_call(tell).value)
+        wire_decision, adapted = self._runtime_call(tell)
+        decision = Decision(wire_decision.value)
+        if adapted is not None and self.board is not None:
+            # the trainable waits for it right after its tune.report returns (workers.adaptation)
+            self.board.post.remote(sched_trial_id, step, adapted)
         # one line per report (what the runner's log is for: following a study); PAUSE and STOP say why
         # the trial's segment ends
         log.info("study %s trial %s reported %.6g at step %s%s: %s", self.study_id, sched_trial_id, value, step,
@@ -342,6 +357,18 @@ class StudyStopper(tune.Stopper):
         return ended or self.study_id in StudyStopper.requested
 
 
+def mixtures_sent(session: Session, study_id: int, spec: StudySpec, problem: Any) -> dict[int, list] | None:
+    """Every mixture an adaptive study's trials were sent, by trial (``None`` when it adapts nothing): what a
+    (re)started runner seeds the study's board with."""
+    setup = build_adaptive(spec, problem)
+    if setup is None:
+        return None
+    adaptation = StudyAdaptation(session, study_id, setup, spec.scheduler.seed)
+    numbers = list(AdaptationEventRepository(session).load(study_id))
+    adaptation.load(numbers)
+    return {n: adaptation.policy(n).sent(n) for n in numbers}
+
+
 def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathLike | None = None,
               max_concurrent: int | None = None, max_failures: int = 2,
               max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES) -> StudyState:
@@ -355,6 +382,7 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
     engine = make_engine(settings)
     factory = make_session_factory(engine)
     storage = Path(storage_path or Path.home() / ".scaleladder" / "ray").resolve()
+    board = None
     try:
         with transaction(factory) as session:
             study = session.get(StudyRow, study_id)
@@ -366,6 +394,7 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
             problem = build_problem(spec)
             events = [decode_event(p) for p in EventRepository(session).load(study_id)]
             sched = build_scheduler(spec, problem).replay(events)
+            sent = mixtures_sent(session, study_id, spec, problem)
             checkpoints = {}
             for row in session.scalars(select(TrialRow).where(TrialRow.study_id == study_id,
                                                               TrialRow.checkpoint.is_not(None))):
@@ -387,6 +416,12 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
                                           checkpoint_prefix=str(prefix),
                                           workload_modules=list(settings.workload_modules)),
             max_concurrent=max_concurrent or max(1, int(cpus // max(s.cpus for s in problem.ladder.sizes))))
+        if sent is not None:
+            board = MixtureBoard.options(name=board_name(study_id), namespace=NAMESPACE, get_if_exists=True,
+                                         resources={HEAD_NODE_RESOURCE: RUNNER_HEAD_SHARE}).remote()
+            ray.get(board.seed.remote(sent))
+            bridge.board = board
+            bridge.base_config[TrialKeys.ADAPTIVE] = {"board": board_name(study_id), "namespace": NAMESPACE}
         try:
             # the deployment's policy may have narrowed since the study was created: refuse before any trial
             settings.workload_policy.check(BUILTIN_WORKLOADS.get(workload, workload))
@@ -410,6 +445,8 @@ def run_study(settings: Settings, study_id: int, *, storage_path: str | os.PathL
         with transaction(factory) as session:
             return StudyState(session.get(StudyRow, study_id).state)
     finally:
+        if board is not None:
+            ray.kill(board)
         engine.dispose()
 
 

@@ -16,6 +16,12 @@ A checkpoint is a directory with ``state.pt`` (what the workload offered) under
 runner; its path is reported as ``checkpoint_dir`` so the service can record it. Only the last few
 directories per trial are kept.
 
+An adaptive study's trial (``config["adaptive"]`` names the study's :class:`workers.adaptation.MixtureBoard`)
+starts from the mixture the board holds for its start step (so a trial Tune restarts from a checkpoint
+continues with the mixture it had then), reports the workload's per-domain values with each result
+(``domains``) and, once ``tune.report`` returns, hands the runner's answer (the new mixture, which the
+runner posts to the board) back to the workload as the reporter's return value.
+
 Config keys are :class:`schedulers.ray_adapter.TrialKeys` plus ``workload``, ``workload_modules``, ``args``,
 ``checkpoint_prefix``, ``checkpoint_every``, ``min_steps`` and ``checkpoint_etas``.
 """
@@ -31,6 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import quote
 
+import ray
 import torch
 from ray import tune
 from ray.tune.execution.placement_groups import PlacementGroupFactory
@@ -38,6 +45,7 @@ from ray.tune.trainable.function_trainable import wrap_function
 
 from schedulers.problem import Problem
 from schedulers.ray_adapter import TrialKeys
+from workers.adaptation import DEFAULT_WAIT_SECONDS, get_board
 from workers.errors import UnsafeCheckpointError
 from workers.workloads import WorkloadPolicy, load_workload
 
@@ -122,26 +130,39 @@ def run_trial(config: dict[str, Any]) -> None:
     etas = tuple(int(e) for e in config.get("checkpoint_etas", (2, 3)))
     every = config.get("checkpoint_every")
     ids = {TrialKeys.STUDY_ID: config.get(TrialKeys.STUDY_ID), TrialKeys.TRIAL_ID: config[TrialKeys.TRIAL_ID]}
+    adaptive = config.get(TrialKeys.ADAPTIVE) or None
+    board = get_board(adaptive["board"], adaptive.get("namespace")) if adaptive else None
+    trial_id = int(config[TrialKeys.TRIAL_ID])
+    adapted = ray.get(board.at.remote(trial_id, start_step)) if board is not None else None
 
-    def reporter(step: int, value: float, checkpoint_state: dict[str, Any] | None = None) -> None:
-        metrics = {**ids, TrialKeys.STEP: int(step), TrialKeys.VALUE: float(value)}
+    def answer(step: int, domains: Mapping[str, float] | None) -> Mapping[str, float] | None:
+        if board is None or not domains:
+            return None
+        return ray.get(board.wait.remote(trial_id, int(step), float(adaptive.get("wait", DEFAULT_WAIT_SECONDS))))
+
+    def reporter(step: int, value: float, checkpoint_state: dict[str, Any] | None = None, *,
+                 domains: Mapping[str, float] | None = None) -> Mapping[str, float] | None:
+        metrics: dict[str, Any] = {**ids, TrialKeys.STEP: int(step), TrialKeys.VALUE: float(value)}
+        if domains:
+            metrics[TrialKeys.DOMAINS] = {k: float(v) for k, v in domains.items()}
         if checkpoint_state is None or not math.isfinite(value) or \
                 not is_checkpoint_step(int(step), steps, min_steps, etas, int(every) if every else None):
             tune.report(metrics)
-            return
+            return answer(step, domains)
         directory = trial_dir / f"step-{int(step)}"
         directory.mkdir(parents=True, exist_ok=True)
         torch.save(checkpoint_state, directory / STATE_FILE)
         metrics[TrialKeys.CHECKPOINT_DIR] = str(directory)
         tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(directory)))
         _prune(trial_dir, KEEP_CHECKPOINTS)
+        return answer(step, domains)
 
     workload({TrialKeys.PARAMS: dict(config.get(TrialKeys.PARAMS) or {}), TrialKeys.SIZE: config[TrialKeys.SIZE],
               TrialKeys.SIZE_PARAMS: float(config.get(TrialKeys.SIZE_PARAMS, 1.0)),
               TrialKeys.SIZE_EXTRA: dict(config.get(TrialKeys.SIZE_EXTRA) or {}), TrialKeys.STEPS: steps,
               TrialKeys.START_STEP: start_step, TrialKeys.REPORT_EVERY: int(config.get(TrialKeys.REPORT_EVERY, 10)),
               TrialKeys.SEED: int(config.get(TrialKeys.SEED, 0)), "args": dict(config.get("args") or {}),
-              "checkpoint": state}, reporter)
+              "checkpoint": state, TrialKeys.ADAPTED: adapted}, reporter)
 
 
 def resources_by_size(problem: Problem) -> Callable[[Mapping[str, Any]], PlacementGroupFactory]:

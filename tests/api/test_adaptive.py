@@ -150,3 +150,33 @@ def test_per_domain_values_must_name_the_groups_components(sqlite_server, study_
                                 {"trial_id": trial.id, "step": 20, "value": 1.0, "domains": {"code": 1.0}}])
         assert e.value.field == "measurements[1].domains"
         assert trial.measurements() == []                                # nothing of a refused request is stored
+
+
+def test_the_flagship_tunes_the_policys_initial_mixture_and_learning_rate_across_sizes(sqlite_server, study_spec):
+    """Composition with tuning: each trial of a multiscale_bo study starts the policy from its own searched
+    mixture with its own searched step size, at whichever size the flagship picked."""
+    study_spec["scheduler"] = {"name": "multiscale_bo", "seed": 0, "options": {"n_init": 3, "n_candidates": 64}}
+    study_spec["budget"] = {"max_trials": 6}
+    spec = adaptive_spec(study_spec)
+    with sqlite_server.client() as client:
+        study = client.create_study(spec)
+        seen = []
+        while (trial := study.ask(timeout=5)) is not None:
+            assert trial.adapted == pytest.approx({c: trial.params[c] for c in DOMAINS}) or trial.start_step > 0
+            for step in trial.report_steps():
+                losses = domain_losses(trial.current_params, step)
+                if trial.report(step, sum(losses.values()), domains=losses) is not Decision.CONTINUE:
+                    break
+            trial.complete()
+            seen.append(trial)
+        assert len({t.params["odm_lr"] for t in seen}) > 1 and len({t.size for t in seen}) == 2
+        hyper = {t.number: stored_policy_hyper(sqlite_server, study.id, t.number) for t in seen}
+        assert all(hyper[t.number]["lr"] == pytest.approx(t.params["odm_lr"]) for t in seen)
+        assert study.best().params.keys() >= {"odm_lr", *DOMAINS}
+
+
+def stored_policy_hyper(server, study_id: int, number: int) -> dict:
+    with transaction(server.app.state.session_factory) as session:
+        spec = StudySpec.model_validate(StudyRepository(session).get("alice", study_id).spec)
+        setup = build_adaptive(spec, build_problem(spec))
+        return StudyAdaptation(session, study_id, setup, 0).policy(number).trial(number).hyper

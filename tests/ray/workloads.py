@@ -37,3 +37,23 @@ def paced(config, reporter):
 def needs_missing_package(config, reporter):
     """A user workload whose own import fails on the worker, as one importing a package not installed there."""
     import my_project  # noqa: F401  (deliberately missing)
+
+
+def crash_once_transformer(config, reporter):
+    """The built-in muP transformer, whose worker process dies (``os._exit``) right after its report at
+    step ``args['crash_at']``, once per ``args['flag']`` file; logs each start's step and the mixture it was
+    given (``config['adapted']``) to ``args['log']``."""
+    from workers.workloads.lm import mup_transformer
+
+    args = config["args"]
+    with open(args["log"], "a") as f:
+        f.write(json.dumps({"start": config["start_step"], "adapted": config.get("adapted")}) + "\n")
+
+    def crashing(step, value, checkpoint_state=None, *, domains=None):
+        answer = reporter(step, value, checkpoint_state, domains=domains)
+        if step == int(args["crash_at"]) and not os.path.exists(args["flag"]):
+            open(args["flag"], "w").close()
+            os._exit(1)
+        return answer
+
+    mup_transformer(config, crashing)

@@ -26,7 +26,7 @@ def user_workload(config, reporter):
 def run(name, steps, start_step=0, checkpoint=None, policy=WorkloadPolicy(), **kw):
     reports, states = [], {}
 
-    def reporter(step, value, checkpoint_state=None):
+    def reporter(step, value, checkpoint_state=None, *, domains=None):
         reports.append((step, value))
         if checkpoint_state is not None:
             states[step] = copy.deepcopy(checkpoint_state)
@@ -115,3 +115,45 @@ def test_mup_optimal_learning_rate_transfers_to_4x_width():
     large = _best_lr_index("mup_transformer", 64, lrs)
     assert 0 < small < len(lrs) - 1, "the optimum must be inside the grid for the test to mean anything"
     assert abs(small - large) <= 1, (lrs[small], lrs[large])
+
+
+def run_adaptive(steps, answers, start_step=0, checkpoint=None, adapted=None, params=None):
+    """The muP transformer with a reporter that records per-domain losses and answers ``answers[step]``."""
+    reports, states = [], {}
+
+    def reporter(step, value, checkpoint_state=None, *, domains=None):
+        reports.append((step, value, dict(domains or {})))
+        if checkpoint_state is not None:
+            states[step] = copy.deepcopy(checkpoint_state)
+        return answers.get(step)
+
+    config = {"params": params or {"lr": 1e-2, "code": 1 / 3, "math": 1 / 3, "prose": 1 / 3}, "size": "s",
+              "steps": steps, "start_step": start_step, "report_every": 10, "seed": 3, "checkpoint": checkpoint,
+              "size_extra": {"width": 16}, "args": TINY_LM, "adapted": adapted}
+    load_workload("mup_transformer")(config, reporter)
+    return reports, states
+
+
+def test_transformer_reports_per_domain_losses_and_trains_on_the_mixture_it_is_answered():
+    plain, _ = run_adaptive(60, {})
+    for _, value, domains in plain:
+        assert set(domains) == {"code", "math", "prose"} and all(math.isfinite(v) for v in domains.values())
+        assert min(domains.values()) <= value <= max(domains.values())
+    only_code = {"code": 1.0, "math": 0.0, "prose": 0.0}
+    adapted, states = run_adaptive(60, {10: only_code})
+    assert adapted[0] == plain[0]                                     # the same run up to the first answer
+    # from step 10 on it trains on code alone: code improves more, prose less, than on the uniform mixture
+    assert adapted[-1][2]["code"] < plain[-1][2]["code"] and adapted[-1][2]["prose"] > plain[-1][2]["prose"]
+    assert states[20]["adapted"] == only_code and states[10]["adapted"] == pytest.approx({c: 1 / 3 for c in only_code})
+
+
+def test_a_resumed_adaptive_run_continues_with_the_mixture_it_had():
+    answers = {10: {"code": 0.7, "math": 0.2, "prose": 0.1}, 20: {"code": 0.1, "math": 0.2, "prose": 0.7}}
+    full, states = run_adaptive(40, answers)
+    resumed, _ = run_adaptive(40, answers, start_step=20, checkpoint=states[20], adapted=answers[20])
+    assert [s for s, *_ in resumed] == [30, 40]
+    for (s1, v1, d1), (s2, v2, d2) in zip(full[2:], resumed):
+        assert s1 == s2 and v1 == pytest.approx(v2, rel=1e-4) and d1 == pytest.approx(d2, rel=1e-4)
+    # a resume that is not told the mixture is not the same run
+    other, _ = run_adaptive(40, answers, start_step=20, checkpoint=states[20], adapted={"code": 1, "math": 0, "prose": 0})
+    assert other[0][1] != pytest.approx(full[2][1], rel=1e-4)

@@ -19,6 +19,12 @@ Contracts every workload keeps:
 - Determinism: given the same config (and seed), a resumed run reports what an uninterrupted run reports,
   so batches are drawn from a generator seeded by (seed, step), never from a stream that a restart resets.
 - A reporter may raise :class:`workers.errors.TrialStopped` to end the run early; workloads let it pass.
+- Adaptive parameters (an adaptive study's mixture group, issue 17): a workload may pass ``domains``, the
+  objective per data domain (e.g. validation loss per mixture component), and the reporter then returns
+  the adaptive parameters' new values (``{component: weight}``, or ``None`` for no change), which the
+  workload trains on from the next step on. ``config["adapted"]``, when given, holds the values in effect
+  at ``start_step`` and overrides ``params`` (a resumed trial continues with the mixture it had); a
+  workload also keeps them in ``checkpoint_state["adapted"]`` for a resume without a control plane.
 """
 
 from __future__ import annotations
@@ -31,9 +37,11 @@ from workers.errors import InvalidWorkloadConfigError
 
 
 class Reporter(Protocol):
-    """Receives one measurement. ``checkpoint_state`` is offered, not required to be stored."""
+    """Receives one measurement. ``checkpoint_state`` is offered, not required to be stored. With ``domains``
+    it may return the adaptive parameters' new values (see the module docstring)."""
 
-    def __call__(self, step: int, value: float, checkpoint_state: dict[str, Any] | None = None) -> None: ...
+    def __call__(self, step: int, value: float, checkpoint_state: dict[str, Any] | None = None, *,
+                 domains: Mapping[str, float] | None = None) -> Mapping[str, float] | None: ...
 
 
 #: A workload: ``fn(config: dict, reporter: Reporter) -> None``.
@@ -59,6 +67,15 @@ class WorkloadConfig:
     size_extra: Mapping[str, Any] = field(default_factory=dict)
     args: Mapping[str, Any] = field(default_factory=dict)
     checkpoint: Mapping[str, Any] | None = None
+    #: the adaptive parameters' values in effect at ``start_step`` (an adaptive study's trial), else ``None``
+    adapted: Mapping[str, float] | None = None
+
+    @property
+    def current_params(self) -> dict[str, Any]:
+        """``params`` with the adaptive values in effect at ``start_step`` in place: ``adapted``, else those
+        the checkpoint kept, else the trial's own."""
+        kept = (self.checkpoint or {}).get("adapted") if self.adapted is None else None
+        return {**self.params, **dict(self.adapted or kept or {})}
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "WorkloadConfig":
@@ -67,7 +84,8 @@ class WorkloadConfig:
                       size_params=float(raw.get("size_params", 1.0)), steps=int(raw["steps"]),
                       start_step=int(raw.get("start_step", 0)), report_every=int(raw.get("report_every", 10)),
                       seed=int(raw.get("seed", 0)), size_extra=dict(raw.get("size_extra") or {}),
-                      args=dict(raw.get("args") or {}), checkpoint=raw.get("checkpoint"))
+                      args=dict(raw.get("args") or {}), checkpoint=raw.get("checkpoint"),
+                      adapted=dict(raw["adapted"]) if raw.get("adapted") else None)
         except KeyError as e:
             raise InvalidWorkloadConfigError(f"workload config lacks {e.args[0]!r}", field=e.args[0]) from None
         if cfg.report_every < 1 or cfg.steps < 1 or not 0 <= cfg.start_step <= cfg.steps:
@@ -80,7 +98,7 @@ class WorkloadConfig:
         return {"params": dict(self.params), "size": self.size, "size_params": self.size_params,
                 "steps": self.steps, "start_step": self.start_step, "report_every": self.report_every,
                 "seed": self.seed, "size_extra": dict(self.size_extra), "args": dict(self.args),
-                "checkpoint": self.checkpoint}
+                "checkpoint": self.checkpoint, "adapted": None if self.adapted is None else dict(self.adapted)}
 
     def report_steps(self) -> list[int]:
         """Steps in ``(start_step, steps]`` to report at: multiples of ``report_every`` and ``steps``."""

@@ -59,6 +59,11 @@ class MarkovCorpus:
     def sample(self, rng: np.random.Generator, batch: int, seq_len: int,
                mixture: np.ndarray | None = None) -> torch.Tensor:
         """``batch x (seq_len + 1)`` tokens; each sequence comes from one domain drawn from ``mixture``."""
+        return self.sample_labelled(rng, batch, seq_len, mixture)[0]
+
+    def sample_labelled(self, rng: np.random.Generator, batch: int, seq_len: int,
+                        mixture: np.ndarray | None = None) -> tuple[torch.Tensor, np.ndarray]:
+        """:meth:`sample` (the same draws from ``rng``) and each sequence's domain index (``batch``)."""
         mixture = np.full(len(self.domains), 1.0 / len(self.domains)) if mixture is None else mixture
         dom = rng.choice(len(self.domains), size=batch, p=mixture)
         tok = np.empty((batch, seq_len + 1), dtype=np.int64)
@@ -67,4 +72,4 @@ class MarkovCorpus:
         for t in range(2, seq_len + 1):
             cdf = self._cdf[dom, tok[:, t - 2], tok[:, t - 1]]      # batch x V
             tok[:, t] = np.minimum((cdf < u[:, t:t + 1]).sum(axis=1), self.vocab - 1)
-        return torch.from_numpy(tok)
+        return torch.from_numpy(tok), dom

@@ -3,7 +3,9 @@
 Both train :class:`~workers.workloads.transformer.TransformerLM` with Adam (constant LR after a short
 linear warm-up, so continuing a paused run to a larger step budget is the same run as one trained to that
 budget directly) on the :class:`~workers.workloads.corpus.MarkovCorpus`, and report the validation loss
-(nats per token) on a fixed held-out batch drawn from the evaluation mixture.
+(nats per token) on a fixed held-out batch drawn from the evaluation mixture, with the loss of each
+domain's sequences of that batch as ``domains``. Training batches are drawn from the current mixture: the
+trial's own, then (in an adaptive study) whatever the reporter answers (``config["adapted"]`` at a resume).
 
 Hyperparameters read from ``config["params"]`` (all optional): ``lr`` (base Adam LR, default 3e-3),
 ``init_scale`` (sigma, default 1), ``output_mult`` (default 1), ``attn_mult`` (default 1),
@@ -61,6 +63,22 @@ def _loss(model: TransformerLM, batch: torch.Tensor) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1))
 
 
+def _sequence_losses(model: TransformerLM, batch: torch.Tensor) -> torch.Tensor:
+    """Mean next-token loss of each sequence (``batch``); their mean is :func:`_loss` (equal lengths)."""
+    logits = model(batch[:, :-1])
+    per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), batch[:, 1:].reshape(-1), reduction="none")
+    return per_token.view(batch.shape[0], -1).mean(dim=1)
+
+
+def domain_losses(seq_losses: torch.Tensor, domains: np.ndarray, names: Sequence[str]) -> dict[str, float]:
+    """Mean loss per domain over the sequences of each (NaN for a domain with none in the batch)."""
+    out = {}
+    for k, name in enumerate(names):
+        mask = torch.from_numpy(domains == k)
+        out[name] = float(seq_losses[mask].mean()) if bool(mask.any()) else float("nan")
+    return out
+
+
 def train_lm(config: Mapping[str, Any], reporter: Reporter, parametrization: Parametrization) -> None:
     """Train one segment (see the module docstring); report validation loss every ``report_every``."""
     cfg = WorkloadConfig.from_dict(config)
@@ -72,10 +90,12 @@ def train_lm(config: Mapping[str, Any], reporter: Reporter, parametrization: Par
     if cfg.checkpoint is not None:
         model.load_state_dict(cfg.checkpoint["model"])
         opt.load_state_dict(cfg.checkpoint["optimizer"])
-    mixture = corpus.mixture_weights(cfg.params)
+    current = cfg.current_params
+    mixture = corpus.mixture_weights(current)
+    adapted = {k: float(current[k]) for k in corpus.domains if k in current} or None
     eval_rng = np.random.default_rng([int(a["corpus_seed"]), 7919])
-    eval_set = corpus.sample(eval_rng, int(a["batch_size"]) * int(a["eval_batches"]), int(a["seq_len"]),
-                             corpus.mixture_weights(a.get("eval_mixture")))
+    eval_set, eval_domains = corpus.sample_labelled(eval_rng, int(a["batch_size"]) * int(a["eval_batches"]),
+                                                    int(a["seq_len"]), corpus.mixture_weights(a.get("eval_mixture")))
     warmup = max(int(a["warmup_steps"]), 0)
     report_at = set(cfg.report_steps())
     for step in range(cfg.start_step + 1, cfg.steps + 1):
@@ -93,12 +113,19 @@ def train_lm(config: Mapping[str, Any], reporter: Reporter, parametrization: Par
         if step in report_at:
             model.eval()
             with torch.no_grad():
-                value = float(_loss(model, eval_set))
+                seq = _sequence_losses(model, eval_set)
             model.train()
+            value = float(seq.mean())
             if not math.isfinite(value):
                 reporter(step, value)
                 return
-            reporter(step, value, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step})
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}
+            if adapted is not None:
+                state["adapted"] = dict(adapted)  # in effect up to this step
+            new = reporter(step, value, state, domains=domain_losses(seq, eval_domains, corpus.domains))
+            if new:  # an adaptive study's answer: train on it from the next step on
+                adapted = {k: float(v) for k, v in new.items()}
+                mixture = corpus.mixture_weights(adapted)
 
 
 def mup_transformer(config: Mapping[str, Any], reporter: Reporter) -> None:
