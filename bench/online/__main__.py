@@ -1,0 +1,3 @@
+from bench.online.run import main
+
+raise SystemExit(main())
