@@ -5,6 +5,7 @@ output folder, or to ``$SCALELADDER_UI_SCREENSHOT`` (``docs/img/dashboard.png`` 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import shutil
@@ -140,6 +141,10 @@ def test_dashboard_draws_a_running_study_from_its_rest_data(sqlite_server, brows
     assert page.locator("#chart-params svg").count() == len(SPEC["space"])  # one per numeric parameter
     assert not page.errors, page.errors
 
+    if os.environ.get("SCALELADDER_UI_SCREENSHOT"):  # the docs' picture: worth waiting for the latest fit
+        with contextlib.suppress(sync_api.TimeoutError):
+            page.wait_for_function("+document.querySelector('#chart-scaling').dataset.measurements === "
+                                   f"{progress.n_measurements}", timeout=400_000)
     shot = Path(os.environ.get("SCALELADDER_UI_SCREENSHOT") or tmp_path / "dashboard.png")
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000

@@ -48,7 +48,8 @@ function ticks([lo, hi], log, n = 5) {
         if (v >= lo * 0.999 && v <= hi * 1.001) out.push(v);
       }
     }
-    return out.length >= 2 ? out : [lo, hi];
+    // within one decade: evenly spaced round values (still placed on the log scale)
+    return out.length >= 2 ? out : ticks([lo, hi], false, 4).filter((v) => v > 0);
   }
   const raw = (hi - lo) / n, mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || raw;
