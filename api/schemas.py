@@ -44,6 +44,21 @@ class _Model(BaseModel):
 
 
 # ------------------------------------------------------------------------------------------- enums
+class ErrorCode(str, enum.Enum):
+    """``error.code`` of every error answer; ``service.errors`` maps each error type to one (and its status)."""
+
+    INVALID_ARGUMENT = "invalid_argument"        # 422: names the field
+    UNAUTHENTICATED = "unauthenticated"          # 401
+    NOT_FOUND = "not_found"                      # 404 (another tenant's study too)
+    METHOD_NOT_ALLOWED = "method_not_allowed"    # 405
+    FAILED_PRECONDITION = "failed_precondition"  # 409: an illegal state transition, a stale segment
+    ABORTED = "aborted"                          # 409: a concurrent request won a race; retry
+    PAYLOAD_TOO_LARGE = "payload_too_large"      # 413
+    UNAVAILABLE = "unavailable"                  # 503: retry after Retry-After
+    HTTP_ERROR = "http_error"                    # another status raised by the HTTP framework
+    INTERNAL = "internal"                        # 500: a bug
+
+
 class StudyState(str, enum.Enum):
     PENDING = "pending"        # created, not started
     RUNNING = "running"        # handing out trials
@@ -522,7 +537,7 @@ class Page(BaseModel, Generic[T]):
 
 
 class ErrorBody(_Model):
-    code: str
+    code: ErrorCode
     message: str
     field: str | None = None
     retryable: bool = False
@@ -540,7 +555,7 @@ class TokenCreated(_Model):
 __all__ = [
     "AdaptivePolicyKind", "AdaptiveSpec",
     "BatchMeasurement", "BatchResult", "BudgetLimit", "BudgetSpec", "CompleteRequest", "Condition", "CostKind", "CostSpec",
-    "Decision", "Direction", "ErrorBody", "ErrorResponse", "FailRequest", "FidelitySpec", "Measurement",
+    "Decision", "Direction", "ErrorBody", "ErrorCode", "ErrorResponse", "FailRequest", "FidelitySpec", "Measurement",
     "MeasurementBatch", "MeasurementCreate", "Objective", "Page", "ParamRole", "ParamSpec", "ParamType",
     "Progress", "ProgressPoint", "Recommendation", "ReportResult", "Resources", "SchedulerSpec", "ShouldStop",
     "SizeSpec", "Step", "StepRange", "Study", "StudySpec", "StudyState", "SuggestRequest", "SuggestResponse",

@@ -19,6 +19,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import invalid_argument
+from api.schemas import ErrorCode, ErrorResponse
 from schedulers.errors import (IllegalTransitionError, InvalidProblemError, InvalidSpaceError, ModelFittingError,
                                SchedulerError, UnknownTrialError)
 from schedulers.scaling.errors import InvalidScalingDataError
@@ -31,7 +32,7 @@ class ServiceError(Exception):
     """Base class of the service's own errors."""
 
     status_code = 500
-    code = "internal"
+    code = ErrorCode.INTERNAL
     retryable = False
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
@@ -42,24 +43,24 @@ class ServiceError(Exception):
 
 class InvalidArgumentError(ServiceError):
     status_code = 422
-    code = "invalid_argument"
+    code = ErrorCode.INVALID_ARGUMENT
 
 
 class NotFoundError(ServiceError):
     status_code = 404
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class ConflictError(ServiceError):
     """An illegal state transition (starting a cancelled study, completing a failed trial...)."""
 
     status_code = 409
-    code = "failed_precondition"
+    code = ErrorCode.FAILED_PRECONDITION
 
 
 class UnauthenticatedError(ServiceError):
     status_code = 401
-    code = "unauthenticated"
+    code = ErrorCode.UNAUTHENTICATED
 
 
 class TokenExpiredError(UnauthenticatedError):
@@ -69,12 +70,12 @@ class TokenExpiredError(UnauthenticatedError):
 
 class PayloadTooLargeError(ServiceError):
     status_code = 413
-    code = "payload_too_large"
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 class UnavailableError(ServiceError):
     status_code = 503
-    code = "unavailable"
+    code = ErrorCode.UNAVAILABLE
     retryable = True
 
 
@@ -83,40 +84,63 @@ class ExecutorError(UnavailableError):
 
 
 # scheduler-library error type -> (status, code); the most specific class wins (checked in MRO order)
-_SCHEDULER_STATUS: dict[type[SchedulerError], tuple[int, str]] = {
-    InvalidSpaceError: (422, "invalid_argument"),
-    InvalidProblemError: (422, "invalid_argument"),
-    UnknownTrialError: (404, "not_found"),
-    IllegalTransitionError: (409, "failed_precondition"),
-    ModelFittingError: (503, "unavailable"),
-    InvalidScalingDataError: (422, "invalid_argument"),
+_SCHEDULER_STATUS: dict[type[SchedulerError], tuple[int, ErrorCode]] = {
+    InvalidSpaceError: (422, ErrorCode.INVALID_ARGUMENT),
+    InvalidProblemError: (422, ErrorCode.INVALID_ARGUMENT),
+    UnknownTrialError: (404, ErrorCode.NOT_FOUND),
+    IllegalTransitionError: (409, ErrorCode.FAILED_PRECONDITION),
+    ModelFittingError: (503, ErrorCode.UNAVAILABLE),
+    InvalidScalingDataError: (422, ErrorCode.INVALID_ARGUMENT),
 }
 
 
 # worker-package error type -> (status, code), same rule (a study's workload checked at create time)
-_WORKER_STATUS: dict[type[WorkerError], tuple[int, str]] = {
-    UnknownWorkloadError: (422, "invalid_argument"),
-    ForbiddenWorkloadError: (422, "invalid_argument"),  # bad input of the study, not the caller's identity
-    InvalidWorkloadConfigError: (422, "invalid_argument"),
+_WORKER_STATUS: dict[type[WorkerError], tuple[int, ErrorCode]] = {
+    UnknownWorkloadError: (422, ErrorCode.INVALID_ARGUMENT),
+    ForbiddenWorkloadError: (422, ErrorCode.INVALID_ARGUMENT),  # bad input of the study, not the caller's identity
+    InvalidWorkloadConfigError: (422, ErrorCode.INVALID_ARGUMENT),
 }
 
 
-def _status(exc: Exception, table: dict[type, tuple[int, str]]) -> tuple[int, str]:
+def _status(exc: Exception, table: dict[type, tuple[int, ErrorCode]]) -> tuple[int, ErrorCode]:
     for cls in type(exc).__mro__:
         if cls in table:
             return table[cls]
-    return 500, "internal"
+    return 500, ErrorCode.INTERNAL
 
 
 #: sent with every 503: the SDK (and any HTTP client) backs off and retries
 RETRY_AFTER = {"Retry-After": "1"}
 
 
-def _body(code: str, message: str, field: str | None, retryable: bool) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "field": field, "retryable": retryable}}
+def _documented(description: str, **headers: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"model": ErrorResponse, "description": description}
+    if headers:
+        out["headers"] = {name: {"description": text, "schema": {"type": "string"}} for name, text in headers.items()}
+    return out
 
 
-def _response(status: int, code: str, message: str, field: str | None = None, retryable: bool = False,
+#: The error answers of the ``/v1`` routes as their OpenAPI operations document them (``APIRouter(responses=...)``;
+#: issue 14: the schema documented none, and FastAPI's default 422 body is not the one sent). Every route can
+#: answer each: a token is checked first (401), ids are looked up (404), bodies are validated (422) and
+#: bounded (413), and the database can be busy (503).
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _documented("no token, or an unknown, revoked or expired one",
+                     **{"WWW-Authenticate": "Bearer"}),
+    404: _documented("no such study or trial (another tenant's study answers the same)"),
+    409: _documented("an illegal state transition, a stale segment (`failed_precondition`), or a concurrent "
+                     "change (`aborted`, retryable)"),
+    413: _documented("the request body is over `SCALELADDER_MAX_REQUEST_BYTES`"),
+    422: _documented("invalid input; `field` names it"),
+    503: _documented("overloaded or a dependency is unavailable; retry", **{"Retry-After": "seconds to wait"}),
+}
+
+
+def _body(code: ErrorCode, message: str, field: str | None, retryable: bool) -> dict[str, Any]:
+    return {"error": {"code": code.value, "message": message, "field": field, "retryable": retryable}}
+
+
+def _response(status: int, code: ErrorCode, message: str, field: str | None = None, retryable: bool = False,
               headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(_body(code, message, field, retryable), status_code=status, headers=headers)
 
@@ -139,7 +163,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SchedulerError)
     async def _scheduler_error(_: Request, exc: SchedulerError) -> JSONResponse:
         status, code = _status(exc, _SCHEDULER_STATUS)
-        return _response(status, code, exc.message, exc.field, exc.retryable)
+        return _response(status, code, exc.message, exc.field, exc.retryable,
+                         RETRY_AFTER if status == 503 else None)
 
     @app.exception_handler(WorkerError)
     async def _worker_error(_: Request, exc: WorkerError) -> JSONResponse:
@@ -149,34 +174,35 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         err = invalid_argument(exc.errors())  # the SDK's own check of a spec words it the same way
-        return _response(422, "invalid_argument", err.message, err.field)
+        return _response(422, ErrorCode.INVALID_ARGUMENT, err.message, err.field)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(exc.status_code,
+                                                                               ErrorCode.HTTP_ERROR)
         return _response(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(DataError)
     async def _data_error(_: Request, exc: DataError) -> JSONResponse:
         # the schemas bound every value; this is the database's last word on one that slipped through
         log.warning("database rejected a value: %s", exc)
-        return _response(422, "invalid_argument", f"the database cannot store a value: {exc.orig}")
+        return _response(422, ErrorCode.INVALID_ARGUMENT, f"the database cannot store a value: {exc.orig}")
 
     @app.exception_handler(IntegrityError)
     async def _integrity_error(_: Request, exc: IntegrityError) -> JSONResponse:
         # a concurrent writer won a race the row locks do not cover; retrying the call is safe
         log.warning("integrity error: %s", exc)
-        return _response(409, "aborted", "a concurrent request changed the same data; retry", retryable=True)
+        return _response(409, ErrorCode.ABORTED, "a concurrent request changed the same data; retry", retryable=True)
 
     @app.exception_handler(OperationalError)
     async def _db_unavailable(_: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database error: %s", exc)
-        return _response(503, "unavailable", "the database is unavailable; retry later", retryable=True,
+        return _response(503, ErrorCode.UNAVAILABLE, "the database is unavailable; retry later", retryable=True,
                          headers=RETRY_AFTER)
 
     @app.exception_handler(PoolTimeoutError)
     async def _pool_exhausted(_: Request, exc: PoolTimeoutError) -> JSONResponse:
         # every connection of the pool is in use: overload, not a bug (was a 500 at 50 clients, issue 14)
         log.warning("database connection pool exhausted: %s", exc)
-        return _response(503, "unavailable", "the service is overloaded (no database connection free); retry",
+        return _response(503, ErrorCode.UNAVAILABLE, "the service is overloaded (no database connection free); retry",
                          retryable=True, headers=RETRY_AFTER)

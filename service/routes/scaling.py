@@ -14,10 +14,12 @@ from fastapi import APIRouter, Query
 from api.scaling import LawKind as WireLawKind
 from api.scaling import ScalingFit, ScalingFitRequest
 from service.deps import CommitBeforeResponseRoute, ScalingFitsDep, SessionDep, TenantDep
+from service.errors import ERROR_RESPONSES
 from service.repositories import StudyRepository
 from service.scaling import StudyData
 
-router = APIRouter(prefix="/v1", tags=["scaling"], route_class=CommitBeforeResponseRoute)
+router = APIRouter(prefix="/v1", tags=["scaling"], route_class=CommitBeforeResponseRoute,
+                   responses=ERROR_RESPONSES)
 
 
 @router.post("/scaling/fit", response_model=ScalingFit, summary="Fit scaling laws to posted points")

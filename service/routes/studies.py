@@ -10,7 +10,7 @@ from api.schemas import (BatchResult, Measurement, MeasurementBatch, Page, Progr
                          SuggestRequest, SuggestResponse, Trial, TrialState)
 from service.deps import (CacheDep, CommitBeforeResponseRoute, ExecutorDep, ScalingFitsDep, SessionDep, SettingsDep,
                           TenantDep)
-from service.errors import NotFoundError
+from service.errors import ERROR_RESPONSES, NotFoundError
 from service.lifecycle import StudyAction, apply_action
 from service.models import utcnow
 from service.progress import study_progress
@@ -19,7 +19,8 @@ from service.routes._paging import StudyId, next_token, parse_page
 from service.scheduling import StudyRuntime, validate_spec
 from service.serializers import measurement_out, study_out, trial_out
 
-router = APIRouter(prefix="/v1/studies", tags=["studies"], route_class=CommitBeforeResponseRoute)
+router = APIRouter(prefix="/v1/studies", tags=["studies"], route_class=CommitBeforeResponseRoute,
+                   responses=ERROR_RESPONSES)
 
 
 def _runtime(session, tenant: str, study_id: int, cache) -> StudyRuntime:

@@ -7,14 +7,15 @@ from fastapi import APIRouter, Request
 from api.schemas import (CompleteRequest, Decision, FailRequest, HeartbeatRequest, Measurement, MeasurementCreate,
                          ReportResult, ShouldStop, Trial)
 from service.deps import CacheDep, CommitBeforeResponseRoute, SessionDep, TenantDep
-from service.errors import NotFoundError
+from service.errors import ERROR_RESPONSES, NotFoundError
 from service.models import TrialRow
 from service.routes._paging import TrialId
 from service.repositories import MeasurementRepository, StudyRepository, TrialRepository
 from service.scheduling import StudyRuntime, decision_for_state
 from service.serializers import measurement_out, trial_out
 
-router = APIRouter(prefix="/v1/trials", tags=["trials"], route_class=CommitBeforeResponseRoute)
+router = APIRouter(prefix="/v1/trials", tags=["trials"], route_class=CommitBeforeResponseRoute,
+                   responses=ERROR_RESPONSES)
 
 
 def _locked(session, tenant: str, trial_id: int, cache) -> tuple[StudyRuntime, TrialRow]:

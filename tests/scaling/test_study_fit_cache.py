@@ -113,6 +113,7 @@ def test_concurrent_requests_for_the_same_data_compute_once(sqlite_server, study
         assert _fits(http) == before + 1
 
 
+@pytest.mark.slow  # about 18 s per backend: a real fit of 40 trials at 200 resamples
 def test_study_show_and_reports_are_not_held_up_by_a_fit(server, study_spec):
     """While a fit runs (the gauge says so), the study, its progress, an ask and a report are answered, and
     the fit is still running when they are: none of them waited for it (no lock or transaction is held)."""
