@@ -1,9 +1,9 @@
-"""A real multi-node Ray cluster (issue 13): a head and two worker nodes (separate raylets and worker
-processes, started by Ray's own ``ray.cluster_utils.Cluster`` on this machine), the control plane
-connected to it by address, so study runners are detached actors. Trials spread over the nodes and the
-study completes with every step measured once.
+"""A real multi-node Ray cluster (issue 13): a head and two worker nodes on this machine, each started by
+``ray start`` as a separate process tree (``tests/ray/cluster.py``), the control plane connected to it by
+address, so study runners are detached actors. Trials spread over the nodes and the study completes with
+every step measured once.
 
-A worker node killed mid-trial (``cluster.remove_node``, SIGKILL): its trials resume from their last
+A worker node killed mid-trial (SIGKILL of all its processes at once): its trials resume from their last
 checkpoint on another node (the storage is one folder all nodes see) and every study completes. This used
 to hang a study whenever its runner had been placed on the killed node; runners now live on the head node,
 and a runner whose process dies is restarted by Ray and resumes its study from the event log.
@@ -40,7 +40,14 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _spec(log, pause: float, trials: int) -> dict:
+def _spec(log, pause: float, trials: int, gather: Path | None = None, together: int = 3) -> dict:
+    """Random search, trials of 6 reports ``pause`` s apart; with ``gather`` (a file), the first ``together``
+    trials (of every study given that file) wait for each other to start (``tests/ray/gathered.py``: on a
+    loaded machine Tune would otherwise run them one after the other on one reused actor)."""
+    workload = {"entrypoint": "tests.ray.workloads:paced", "args": {"log": str(log), "pause": pause}}
+    if gather is not None:
+        workload = {"entrypoint": "tests.ray.gathered:gathered",
+                    "args": {**workload["args"], "gather": str(gather), "together": together}}
     return {
         "name": "multinode",
         "space": [{"name": "lr", "type": "float", "low": 1e-3, "high": 1e-1, "log": True}],
@@ -49,23 +56,24 @@ def _spec(log, pause: float, trials: int) -> dict:
         "target": {"steps": 60, "size": "m"},
         "budget": {"max_trials": trials},
         "scheduler": {"name": "random", "seed": 3},
-        "workload": {"entrypoint": "tests.ray.workloads:paced", "args": {"log": str(log), "pause": pause}},
+        "workload": workload,
     }
 
 
 def _start_cluster(worker_gpus: tuple[int, int] = (0, 0)):
-    """A head and two worker nodes of 1 CPU each; ``worker_gpus``: the fake GPUs each worker node declares."""
+    """A head and two worker nodes of 1 CPU each (``ray start``); ``worker_gpus``: the fake GPUs each worker
+    node declares. The head also runs the study runners."""
     ray = pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
+    from tests.ray.cluster import RayStartCluster
 
     if ray.is_initialized():
         ray.shutdown()
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})   # the head also runs the study runners
-    workers = [c.add_node(num_cpus=1, num_gpus=gpus) for gpus in worker_gpus]
-    c.wait_for_nodes()
-    yield c, workers
-    ray.shutdown()
-    c.shutdown()
+    c = RayStartCluster(worker_gpus)
+    try:
+        yield c, c.workers
+    finally:
+        ray.shutdown()   # before the nodes go: a driver whose GCS vanishes is killed by Ray
+        c.shutdown()
 
 
 @pytest.fixture
@@ -110,12 +118,13 @@ def test_trials_spread_over_the_nodes_of_a_cluster_joined_by_address(cluster, tm
     app, token = _serve(tmp_path, c.address)
     try:
         with ServerThread(app) as server:
-            study = Client(server.url, token).create_study(_spec(log, pause=2.0, trials=6))
+            study = Client(server.url, token).create_study(_spec(log, pause=2.0, trials=6,
+                                                                 gather=tmp_path / "gather"))
             assert app.state.executor.detached                       # runners outlive the control plane
             _wait(study, 240)
             _assert_completed_with_every_step_once(server.url, token, study)
             assert len(study.trials()) == 6
-            # three 1-CPU nodes, up to three trials at once: each worker node ran some (the head may too)
+            # three 1-CPU nodes, the first three trials at once: one on each node
             ran_on = Counter(e["node"] for e in _starts(log))
             assert {w.node_id for w in workers} <= set(ran_on), (ran_on, [w.node_id for w in workers])
     finally:
@@ -178,12 +187,14 @@ def test_a_worker_node_killed_mid_trial_resumes_its_trial_from_the_checkpoint_on
         with ServerThread(app) as server:
             client = Client(server.url, token)
             # 6 reports of 2 s: a trial runs for 12 s or more, so the kill lands mid-trial
-            studies = [client.create_study(_spec(log, pause=2.0, trials=3)) for log in logs]
-            head = c.head_node.node_id
+            # the first three trials (of both studies) at once: one on each 1-CPU node
+            studies = [client.create_study(_spec(log, pause=2.0, trials=3, gather=tmp_path / "gather"))
+                       for log in logs]
+            head = c.head.node_id
             assert [_runner_node(s.id) for s in studies] == [head, head]   # not on a node that can be lost
             by_id = {w.node_id: w for w in workers}
             log, start, report = _checkpointed_trial_on(logs, set(by_id), 120)
-            c.remove_node(by_id[start["node"]], allow_graceful=False)    # a crash, not a drain
+            c.kill(by_id[start["node"]])                                 # a crash, not a drain
             killed = time.time()
             for s in studies:
                 _wait(s, 240)
@@ -226,7 +237,7 @@ def test_a_runner_whose_process_dies_is_restarted_and_resumes_its_study(cluster,
             # and the control plane's wait(), whose call died with the first process, follows the new one
             assert app.state.executor.wait(study.id, timeout=60) == StudyState.COMPLETED.value
             _assert_completed_with_every_step_once(server.url, token, study)
-            assert _runner_node(study.id) == c.head_node.node_id
+            assert _runner_node(study.id) == c.head.node_id
             resumed = [e for e in _starts(log) if e["resumed"]]
             assert resumed and all(e["start"] >= 10 for e in resumed), _starts(log)
     finally:
@@ -276,7 +287,7 @@ def test_large_sizes_run_on_the_gpu_node_and_small_ones_anywhere(gpu_cluster, tm
 
 def _serve_process(tmp_path: Path, address: str, port: int, token: str) -> subprocess.Popen:
     """``scaleladder serve`` on the cluster at ``address`` (``RAY_ADDRESS``), in a session of its own so a
-    SIGKILL takes the whole control plane and nothing of the cluster (its raylets are the test's)."""
+    SIGKILL takes the whole control plane and nothing of the cluster (its nodes are sessions of their own)."""
     env = {**os.environ, "RAY_ADDRESS": address, "PYTHONPATH": str(REPO), "SCALELADDER_BOOTSTRAP_TOKEN": token,
            "SCALELADDER_WORKLOAD_MODULES": "tests.ray",
            "SCALELADDER_EXECUTOR_OPTIONS": json.dumps({"storage_path": str(tmp_path / "ray"), "max_concurrent": 3})}
@@ -304,13 +315,15 @@ def _n_measurements(tmp_path: Path) -> int:
         return db.execute("SELECT count(*) FROM measurements").fetchone()[0]
 
 
-def _runner_actors(study_id: int) -> list:
-    """The runner actors of the study Ray knows of, alive or not (the state API: what the dashboard lists)."""
+def _runner_actors(address: str, study_id: int) -> list:
+    """The runner actors of the study Ray knows of, alive or not (the state API: what the dashboard lists).
+    The cluster's address is given: without it the state API looks for the machine's Ray and fails when
+    other engineers' Rays run here ("Found multiple active Ray instances")."""
     from ray.util.state import list_actors
 
     from service.ray_runner import runner_name
 
-    return list_actors(filters=[("name", "=", runner_name(study_id))], detail=True)
+    return list_actors(address=address, filters=[("name", "=", runner_name(study_id))], detail=True)
 
 
 def test_a_detached_runner_keeps_its_study_going_while_the_control_plane_is_killed_and_restarted(gpu_cluster,
@@ -342,7 +355,7 @@ def test_a_detached_runner_keeps_its_study_going_while_the_control_plane_is_kill
         first.wait(30)
     killed, before, started = time.time(), _n_measurements(tmp_path), len(_starts(log))
     ray.init(address=c.address, namespace=NAMESPACE, log_to_driver=False)  # to look at the runner, not run it
-    [runner] = _runner_actors(study.id)
+    [runner] = _runner_actors(c.address, study.id)
     # with no control plane alive, the runner measures on, completes trials and starts the next round's
     while len(_starts(log)) <= max(started, 3):
         assert time.time() < killed + 90, f"no new trial without the control plane ({_n_measurements(tmp_path)} " \
@@ -361,7 +374,7 @@ def test_a_detached_runner_keeps_its_study_going_while_the_control_plane_is_kill
         starts = _starts(log)
         assert len(starts) == trials and not any(e["resumed"] for e in starts), starts  # nor run twice
         # the restarted control plane's recover() found the live runner and kept it
-        [after] = _runner_actors(study.id)
+        [after] = _runner_actors(c.address, study.id)
         assert (after.actor_id, after.state, after.num_restarts) == (runner.actor_id, "ALIVE", 0), (runner, after)
     finally:
         os.killpg(second.pid, signal.SIGKILL)
