@@ -62,7 +62,11 @@ def serve(database_url: DatabaseUrl = None,
           executor: Annotated[ExecutorKind, typer.Option(
               "--executor", envvar="SCALELADDER_EXECUTOR",
               help="How started studies run: 'ray' (a local Ray, or the cluster at RAY_ADDRESS) or "
-                   "'external' (ask/tell workers only).")] = ExecutorKind.RAY) -> None:
+                   "'external' (ask/tell workers only).")] = ExecutorKind.RAY,
+          startup_timeout: Annotated[float, typer.Option(
+              help="Exit with status 3 when start-up (database, Ray connection, recovery of running "
+                   "studies) has not finished within this many seconds, so that a container's restart "
+                   "policy starts afresh; 0 waits forever.")] = 0.0) -> None:
     """Run the REST service under uvicorn."""
     import uvicorn
 
@@ -77,8 +81,32 @@ def serve(database_url: DatabaseUrl = None,
     sock = _listen(host, port)
     console.print(f"serving on http://{host}:{port} (database {_redact(settings.database_url)}, "
                   f"executor {settings.executor.value}, auth {'on' if settings.auth_enabled else 'OFF'})")
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), host=host, port=port, log_level=log_level))
+    started = _startup_watchdog(startup_timeout)
+    app_ = create_app(settings)
+    started.set()
+    server = uvicorn.Server(uvicorn.Config(app_, host=host, port=port, log_level=log_level))
     server.run(sockets=[sock])
+
+
+def _startup_watchdog(timeout: float):
+    """An event to set once start-up is done; unset after ``timeout`` seconds, the process exits (3).
+
+    A Ray Client connection can hang for good: Ray's client proxier sometimes loses the server process it
+    forks for a new client (a gRPC fork race, ray-project/ray#63202), and `ray.init` then blocks in its
+    own clean-up. Seen on the Compose stack's first start; a restarted control plane connects."""
+    import os
+    import sys
+    import threading
+
+    started = threading.Event()
+    if timeout > 0:
+        def watch() -> None:
+            if not started.wait(timeout):
+                print(f"scaleladder serve: start-up did not finish within {timeout:g} s (a Ray Client "
+                      "connection that never completed?); exiting with status 3", file=sys.stderr, flush=True)
+                os._exit(3)
+        threading.Thread(target=watch, name="startup-watchdog", daemon=True).start()
+    return started
 
 
 def _listen(host: str, port: int):

@@ -100,7 +100,10 @@ def test_every_dependency_condition_can_be_met(services: dict) -> None:
 
 def test_control_plane_runs_serve_with_the_documented_settings(services: dict) -> None:
     api = services["control-plane"]
-    assert command_args(api) == ["scaleladder", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    assert command_args(api) == ["scaleladder", "serve", "--host", "0.0.0.0", "--port", "8000",
+                                 "--startup-timeout", "120"]
+    # a hung start-up exits, and only a restart policy turns that exit into a fresh start
+    assert api["restart"] == "unless-stopped"
     env = api["environment"]
     assert env["SCALELADDER_EXECUTOR"] == "ray"
     assert env["SCALELADDER_BOOTSTRAP_TOKEN"]

@@ -61,7 +61,9 @@ def test_images_install_the_extra_that_holds_ray_and_the_service(dockerfile) -> 
 def test_variant_build_arg_picks_the_ray_base_image_and_the_torch_wheel(dockerfile) -> None:
     global_args, stages = dockerfile
     assert global_args["VARIANT"] == "cpu"
-    assert stages["ray-node"].base == "rayproject/ray:${RAY_VERSION}-${PYTHON_TAG}-${VARIANT}"
+    # the official Ray image by default; docker/offline/build.sh passes a locally built base instead
+    assert stages["ray-node"].base == "${BASE_IMAGE}"
+    assert global_args["BASE_IMAGE"] == "rayproject/ray:${RAY_VERSION}-${PYTHON_TAG}-${VARIANT}"
     install = next(run for run in runs(stages["ray-node"]) if INSTALL_SCRIPT in run)
     # install.sh takes the torch requirement from TORCH_SPEC; the local version label (+cpu, +cu128) and the
     # wheel index follow the same VARIANT as the base image.
@@ -102,6 +104,15 @@ def test_every_copied_path_exists_and_every_runtime_package_is_copied(dockerfile
 def test_build_context_ignores_the_virtualenv_and_git() -> None:
     ignored = (DOCKER_DIR / "Dockerfile.dockerignore").read_text().split()
     assert {".venv", ".git"} <= set(ignored)
+    # BuildKit reads docker/Dockerfile.dockerignore, the legacy builder (a docker CLI without buildx) only
+    # the context root's .dockerignore: both must say the same
+    assert (REPO_ROOT / ".dockerignore").read_text() == (DOCKER_DIR / "Dockerfile.dockerignore").read_text()
+
+
+def test_offline_wheel_folder_exists_and_git_ignores_its_wheels() -> None:
+    """The Dockerfile always copies docker/wheels/ (the offline build puts the CPU torch wheel there)."""
+    lines = (DOCKER_DIR / "wheels" / ".gitignore").read_text().split()
+    assert "*" in lines and "!.gitignore" in lines
 
 
 def test_control_plane_target_serves_the_api_with_a_readiness_healthcheck(dockerfile) -> None:
