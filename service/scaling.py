@@ -241,7 +241,14 @@ class ScalingFits:
                 del self._entries[key]
 
     def close(self) -> None:
+        """Stop the pool; a fit in progress is abandoned (its worker process is terminated): it can take
+        minutes, and an interpreter exiting waits for a pool's processes to finish their task."""
         with self._lock:
             pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is None:
+            return
+        # ProcessPoolExecutor has no public way to stop a running task before Python 3.14 (terminate_workers)
+        processes = list((getattr(pool, "_processes", None) or {}).values())  # none for the thread pool
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
