@@ -379,3 +379,53 @@ def test_a_detached_runner_keeps_its_study_going_while_the_control_plane_is_kill
     finally:
         os.killpg(second.pid, signal.SIGKILL)
         second.wait(30)
+
+
+def test_the_loss_of_the_head_node_ends_its_studies_runs_and_a_new_cluster_resumes_them(tmp_path):
+    """The head node is killed mid-study (SIGKILL of all its processes; no GCS fault tolerance, which
+    needs an external Redis). Its runner and the runner's trials die with it, so nothing more is measured,
+    and ``scaleladder serve``, a Ray driver, exits 60 s later (Ray's ``gcs_rpc_server_reconnect_timeout_s``:
+    "Failed to connect to GCS within 60 seconds"), answering REST until then. The database keeps the study
+    RUNNING; ``serve`` restarted on a new cluster recovers it: a new runner replays the event log, the
+    trial that had checkpointed resumes from its checkpoint, and the study completes with every step
+    measured once."""
+    ray = pytest.importorskip("ray")
+    from tests.ray.cluster import RayStartCluster
+
+    if ray.is_initialized():
+        ray.shutdown()   # this process must be no driver of the cluster whose head dies: Ray would end it too
+    log, token, port = tmp_path / "events.jsonl", "head-loss-token", free_port()
+    url = f"http://127.0.0.1:{port}"
+    first, second, serves = RayStartCluster((0, 0)), None, []
+    try:
+        serves.append(_serve_process(tmp_path, first.address, port, token))
+        _healthy(serves[0], url, 120)
+        study = Client(url, token).create_study(_spec(log, pause=2.0, trials=6))
+        deadline = time.time() + 120
+        while not any(e["event"] == "report" and e["step"] == 20 for e in _events(log)):
+            assert time.time() < deadline, "no trial reached step 20 within 120 s"
+            time.sleep(0.2)
+        [checkpointed] = {e["trial"] for e in _events(log) if e["event"] == "report" and e["step"] == 20}
+        first.kill(first.head)
+        killed, measured = time.time(), _n_measurements(tmp_path)
+        assert serves[0].wait(150) != 0, "scaleladder serve outlived its Ray"
+        print(f"serve exited {time.time() - killed:.0f} s after the head node was killed")
+        assert _n_measurements(tmp_path) == measured    # the runner died with the head: nothing measured since
+        first.shutdown()   # its worker nodes, which would exit by themselves (about 2 minutes here)
+        second = RayStartCluster((0,))
+        serves.append(_serve_process(tmp_path, second.address, port, token))
+        _healthy(serves[1], url, 120)
+        study = Client(url, token).get_study(study.id)
+        assert study.state is StudyState.RUNNING
+        _wait(study, 300)
+        _assert_completed_with_every_step_once(url, token, study)
+        again = [e for e in _starts(log) if e["trial"] == checkpointed and e["resumed"]]
+        assert again and again[0]["start"] >= 10, _starts(log)     # from its checkpoint, not step 0
+    finally:
+        for serve in serves:
+            if serve.poll() is None:
+                os.killpg(serve.pid, signal.SIGKILL)
+                serve.wait(30)
+        first.shutdown()
+        if second is not None:
+            second.shutdown()
