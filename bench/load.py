@@ -61,6 +61,11 @@ SPEC = {
     "scheduler": {"name": "random", "seed": 0},
 }
 ENDPOINTS = ("ask", "report", "complete", "study show")
+#: each endpoint's route as the service's own latency histogram labels it
+ROUTES = {"ask": ("POST", "/v1/studies/{study_id}/trials:suggest"),
+          "report": ("POST", "/v1/trials/{trial_id}/measurements"),
+          "complete": ("POST", "/v1/trials/{trial_id}:complete"),
+          "study show": ("GET", "/v1/studies/{study_id}")}
 #: a request still unanswered after this long counts as a timeout (the SDK's default timeout is 30 s)
 TIMEOUT_S = 30.0
 
@@ -106,6 +111,8 @@ class Run:
     outcomes: dict[str, dict[str, int]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(int)))
     acknowledged: int = 0   # new measurements answered 200, whole run (the check below)
     stored: int = 0
+    #: endpoint -> (seconds, requests) the service itself measured over the whole run (warm-up included)
+    server: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     @property
     def requests(self) -> int:
@@ -188,12 +195,28 @@ async def _drive(run: Run, url: str, token: str, study_ids: list[int], warmup: f
                                    segments) for c in range(run.clients)))
 
 
+def _server_times(url: str) -> dict[tuple[str, str], list[float]]:
+    """(method, route) -> [seconds, requests] from the service's ``scaleladder_http_request_duration_seconds``."""
+    out: dict[tuple[str, str], list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for line in httpx.get(f"{url}/metrics", timeout=60).text.splitlines():
+        for suffix, i in (("_sum{", 0), ("_count{", 1)):
+            if line.startswith("scaleladder_http_request_duration_seconds" + suffix):
+                labels, value = line[line.index("{") + 1:line.rindex("}")], float(line.rsplit(" ", 1)[1])
+                kv = dict(part.split("=", 1) for part in labels.split(","))
+                out[(kv["method"].strip('"'), kv["route"].strip('"'))][i] += value
+    return out
+
+
 def measure(url: str, token: str, clients: int, studies: int, seconds: float, warmup: float,
             segments: bool = True) -> Run:
     with Client(url, token) as client:
         ids = [client.create_study(dict(SPEC, name=f"load-{clients}x{studies}-{k}")).id for k in range(studies)]
     run = Run(clients, studies, seconds)
+    before = _server_times(url)
     asyncio.run(_drive(run, url, token, ids, warmup, segments))
+    after = _server_times(url)
+    for endpoint, key in ROUTES.items():
+        run.server[endpoint] = (after[key][0] - before[key][0], after[key][1] - before[key][1])
     with Client(url, token) as client:
         run.stored = sum(client.get_study(i).progress().n_measurements for i in ids)
         for i in ids:
@@ -206,8 +229,8 @@ def _ms(xs: list[float], q: float) -> str:
 
 
 def table(runs: list[Run]) -> str:
-    head = ("| clients | studies | endpoint | requests | requests/s | p50 ms | p95 ms | p99 ms | 503 | other 5xx "
-            "| timeouts |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    head = ("| clients | studies | endpoint | requests | requests/s | p50 ms | p95 ms | p99 ms | server mean ms "
+            "| 503 | other 5xx | timeouts |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = [head]
     for r in runs:
         for e in ("all", *ENDPOINTS):
@@ -218,8 +241,11 @@ def table(runs: list[Run]) -> str:
             s5xx = sum(r.count(x, lambda k: k.startswith("5") and k != "503") for x in names)
             tmo = sum(r.count(x, lambda k: k in ("timeout", "transport")) for x in names)
             label = "**all**" if e == "all" else e
+            busy = sum(r.server.get(x, (0.0, 0.0))[0] for x in names)
+            served = sum(r.server.get(x, (0.0, 0.0))[1] for x in names)
+            server = f"{1000 * busy / served:.0f}" if served else "-"
             rows.append(f"| {r.clients} | {r.studies} | {label} | {n} | {n / r.seconds:.1f} | {_ms(lat, 50)} | "
-                        f"{_ms(lat, 95)} | {_ms(lat, 99)} | {s503} | {s5xx} | {tmo} |")
+                        f"{_ms(lat, 95)} | {_ms(lat, 99)} | {server} | {s503} | {s5xx} | {tmo} |")
     return "\n".join(rows)
 
 
@@ -270,7 +296,9 @@ def section(tables: list[tuple[str, str, list[Run]]], command: str, started: str
         f"Generated {started} on {os.cpu_count()} cores ({platform.machine()}) shared with other engineers' "
         f"jobs: load average {load[0]} before and {load[1]} after. Each row: {seconds:g} s measured after a "
         f"{warmup:g} s warm-up; the clients run on the same cores as the server, so latencies are an upper "
-        "bound on the service's own. `requests/s` counts every answered request; timeouts are requests "
+        "bound on the service's own; `server mean ms` is the service's own mean time per request of the "
+        "endpoint (its `/metrics` histogram, from the request's arrival to the end of its response, over the "
+        "whole run, warm-up included). `requests/s` counts every answered request; timeouts are requests "
         f"unanswered after {TIMEOUT_S:g} s (or a dropped connection).",
     ]
     for commit, label, runs in tables:
