@@ -4,13 +4,19 @@ Starts a local Ray (2 CPUs unless told otherwise) and the service in-process wit
 temporary SQLite database, creates a study of the ``mup_transformer`` workload at three widths (32, 64,
 128) and step budgets 50..300, tuning the learning rate and the training data mixture, shows a progress bar
 while the trials train on Ray, and prints the recommendation at the target (width 128, 300 steps).
+
+Also the persisted variant of the Ray overhead benchmark (``workers.overhead``): ``python -m service.cli_ray
+overhead [--studies N] ...`` and ``python -m service.cli_ray overhead-table`` (bench/README.md's table).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 import time
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,8 @@ from api.client import Client
 from api.schemas import Recommendation
 from schedulers.registry import scheduler_names
 from service.demo import print_result
+from workers.overhead import (OverheadStudy, benchmark, in_memory_studies, overhead_problem, run_benchmark,
+                              sleeper_config)
 
 #: the multi-scale flagship if registered, else ASHA climbing the size ladder
 PREFERRED = (("multiscale_bo", {}), ("asha", {"size_rungs": True}), ("hyperband", {}), ("random", {}))
@@ -133,3 +141,112 @@ def _watch(console: Console, study, max_cost: float, timeout: float) -> None:
             time.sleep(0.5)
     study.cancel()
     console.print(f"[yellow]the demo hit its {timeout:g} s timeout; the study was cancelled[/]")
+
+
+# -- Ray overhead benchmark (bench/README.md, "Ray overhead") -----------------------------------------------
+# The in-memory variant is workers.overhead; the persisted one lives here so workers/ never imports service/.
+
+
+@dataclass(frozen=True)
+class PersistedStudy(OverheadStudy):
+    """A study of the Ray overhead benchmark whose every scheduler decision goes through the service's
+    ``StudyRuntime`` into the database (as under ``scaleladder serve``); built in its driver's Ray task."""
+
+    database_url: str = ""
+    study_id: int = 0
+
+    def bridge(self) -> Any:
+        from schedulers import Problem, make_scheduler
+        from service.db import make_engine, make_session_factory
+        from service.ray_runner import DatabaseBridge
+        from service.settings import Settings
+
+        factory = make_session_factory(make_engine(Settings(database_url=self.database_url)))
+        sched = make_scheduler("random", Problem.from_dict(overhead_problem(self.reports)))
+        return DatabaseBridge(sched, session_factory=factory, study_id=self.study_id, tenant="bench",
+                              base_config=sleeper_config(self.work, self.busy_log), max_concurrent=self.slots)
+
+
+def persisted_studies(n: int, trials: int, reports: int, work: float, slots: int,
+                      folder: Path) -> list[PersistedStudy]:
+    """``n`` started studies in one SQLite database (one per control plane, as ``serve`` keeps them)."""
+    from api.schemas import StudySpec
+    from service.db import make_engine, make_session_factory, transaction
+    from service.executors import ExternalExecutor
+    from service.lifecycle import StudyAction, apply_action
+    from service.migrate import upgrade
+    from service.repositories import StudyRepository
+    from service.scheduling import SchedulerCache, StudyRuntime
+    from service.settings import Settings
+
+    settings = Settings(database_url=f"sqlite:///{folder / 'bench.db'}")
+    engine = make_engine(settings)
+    upgrade(engine)
+    factory = make_session_factory(engine)
+    spec = StudySpec.model_validate({"name": "overhead", **overhead_problem(reports),
+                                     "budget": {"max_trials": trials}, "scheduler": {"name": "random"}})
+    ids = []
+    for _ in range(n):
+        with transaction(factory) as session:
+            row = StudyRepository(session).add("bench", spec)
+            apply_action(StudyRuntime(session, row, SchedulerCache(0)), StudyAction.START, ExternalExecutor(settings))
+            ids.append(row.id)
+    engine.dispose()
+    return [PersistedStudy(i, trials, reports, work, slots, str(folder), database_url=settings.database_url,
+                           study_id=study_id) for i, study_id in enumerate(ids)]
+
+
+class Persistence(Enum):
+    """Where the benchmark's scheduler decisions go (the table's "persistence" column)."""
+
+    NONE = "none (scheduler in memory)"
+    SQLITE = "SQLite via `StudyRuntime`"
+
+    @property
+    def make_studies(self):
+        return in_memory_studies if self is Persistence.NONE else persisted_studies
+
+
+#: bench/README.md's rows: (persistence, studies at once, trials per study, seconds of work per report), 10
+#: reports per trial, 2 slots. The several-study rows keep each single-study row's total trials (100 or 40)
+#: split over 4 studies, so their reports/s compare directly.
+OVERHEAD_ROWS = (
+    (Persistence.NONE, 1, 100, 0.02), (Persistence.NONE, 4, 25, 0.02),
+    (Persistence.SQLITE, 1, 100, 0.02), (Persistence.SQLITE, 4, 25, 0.02),
+    (Persistence.NONE, 1, 40, 0.10), (Persistence.NONE, 4, 10, 0.10),
+)
+
+
+def overhead_table(rows=OVERHEAD_ROWS, reports: int = 10, slots: int = 2, say=print) -> list[str]:
+    """Measure each row once, on a fresh local Ray each; the markdown table of bench/README.md."""
+    lines = ["| studies at once | trials x reports (per study) | work per report | persistence | wall (s) | "
+             "reports/s | worker busy | slowest study (s) |", "|---|---|---|---|---|---|---|---|"]
+    load = [os.getloadavg()[0]]
+    for persistence, studies, trials, work in rows:
+        out = benchmark(persistence.make_studies, studies=studies, trials=trials, reports=reports, work=work,
+                        slots=slots)
+        say(json.dumps({"persistence": persistence.name, **out}))
+        lines.append(f"| {studies} | {trials} x {reports} | {work:.2f} s | {persistence.value} | {out['wall_s']:.1f} | "
+                     f"{out['reports_per_s']:.1f} | {out['worker_busy']:.2f} | {out['slowest_study_s']:.1f} |")
+        load.append(os.getloadavg()[0])
+    lines.append("")
+    lines.append(f"Load average (1 min) before and after each row: {', '.join(f'{x:.1f}' for x in load)}.")
+    return lines
+
+
+if __name__ == "__main__":
+    import sys
+
+    # the module's own names, not __main__'s: the studies are pickled to Ray tasks by reference
+    from service.cli_ray import overhead_table, persisted_studies
+
+    command, argv = sys.argv[1:2], sys.argv[2:]
+    if command == ["overhead"]:
+        # same arguments as python -m workers.overhead, every decision persisted into SQLite
+        raise SystemExit(run_benchmark(persisted_studies, argv))
+    if command == ["overhead-table"]:
+        table = overhead_table(say=lambda line: print(line, file=sys.stderr, flush=True))
+        print("\n".join(table))
+        raise SystemExit(0)
+    raise SystemExit("usage: python -m service.cli_ray overhead [--studies N] [--trials T] [--reports R] [--work W] "
+                     "[--slots S]\n       python -m service.cli_ray overhead-table")
