@@ -203,3 +203,11 @@ def test_interpolation_follows_compose_rules() -> None:
     with pytest.raises(MissingVariableError, match="EMPTY: say so"):
         interpolate("${EMPTY:?say so}", env)
     assert re.fullmatch(r"\$\{SET\}", interpolate("$${SET}", env))
+
+
+def test_ray_head_runs_its_client_server_without_grpc_fork_support(services: dict) -> None:
+    """The Ray Client server forks a server per client; with gRPC's fork support on, that child died in
+    about every other connection on the real stack (tests/deploy/test_compose_stack.py, ray-project/ray#63202)."""
+    head = services["ray-head"]["environment"]
+    assert head["GRPC_ENABLE_FORK_SUPPORT"] == "0"
+    assert head["RAY_AUTH_MODE"] == "token" and head["RAY_AUTH_TOKEN"], "the merge keeps the Ray token"

@@ -47,6 +47,21 @@ def test_install_step_is_the_ci_install_script_not_a_copy(dockerfile) -> None:
     assert any(INSTALL_SCRIPT in c.split() for c in copies)
 
 
+def test_dependencies_are_installed_before_the_code_is_copied(dockerfile) -> None:
+    """A code change rebuilds only the COPY layers: the install runs before the packages are copied, as an
+    editable install in setuptools' compat mode (the project directory on sys.path, so the packages copied
+    later are the ones imported)."""
+    _, stages = dockerfile
+    node = stages["ray-node"].instructions
+    install = next(n for n, i in enumerate(node) if i.keyword == "RUN" and INSTALL_SCRIPT in i.args)
+    assert "PIP_CONFIG_SETTINGS=editable_mode=compat" in node[install].args
+    code = [n for n, i in enumerate(node) if i.keyword == "COPY"
+            and i.args.split()[-1] in ("api", "schedulers", "service", "workers")]
+    assert len(code) == 4 and min(code) > install
+    assert any(i.keyword == "RUN" and "import api, schedulers, service.cli, workers" in i.args
+               for i in node[max(code):])
+
+
 def test_images_install_the_extra_that_holds_ray_and_the_service(dockerfile) -> None:
     _, stages = dockerfile
     node = stages["ray-node"]
