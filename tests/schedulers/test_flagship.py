@@ -534,3 +534,29 @@ def test_verification_is_due_only_with_a_budget_and_only_when_it_can_finish():
     assert not verifies(*asks(left, 1, verify_rounds=0))
     assert not verifies(*asks(None, 1))                            # no budget: nothing to plan with
     assert not verifies(*asks(left + 10, 1))                       # not near the end yet
+
+
+def test_in_the_endgame_new_runs_and_resumes_are_at_the_target_fidelity_only():
+    problem = OBJECTIVE.problem()
+    scheduler = MultiScaleCostAwareBO(problem, seed=0, n_init=4)
+    run_sequential(scheduler, OBJECTIVE, budget=0.5 * problem.target_cost)
+    target = problem.target
+    spent = scheduler.cost_spent / problem.target_cost
+
+    def handed_out(budget: float, **options) -> list:
+        """What a replay of the same history hands out to three free workers."""
+        replayed = MultiScaleCostAwareBO(dataclasses.replace(problem, budget=budget), seed=0, n_init=4,
+                                         verify_rounds=0, **options).replay(scheduler.events)
+        resumed = replayed.resume()
+        return ([resumed] if resumed else []) + replayed.suggest(3 - bool(resumed))
+
+    def at_target(runs: list) -> bool:
+        return all(s.size == target.size and s.steps == target.steps for s in runs)
+
+    # 0.1 target runs left of 0.6: within the last 30% of the budget
+    assert at_target(handed_out(spent + 0.1, endgame=0.3))
+    # the same history with 10 target runs left: not the endgame, the cheap rungs are used
+    assert not at_target(handed_out(spent + 10.0, endgame=0.3))
+    assert not at_target(handed_out(spent + 0.1, endgame=0.0))          # off
+    with pytest.raises(InvalidProblemError):
+        MultiScaleCostAwareBO(problem, endgame=1.0)
