@@ -16,7 +16,8 @@ under a short folder (Unix socket paths must fit in 107 bytes, pytest's ``tmp_pa
 nothing lands in the machine's shared ``/tmp/ray`` (whose ``ray_current_cluster`` file other engineers'
 ``ray.init(address="auto")`` would read).
 
-Measured here (2 loaded cores): ``ray start --head`` 10-15 s, a worker node 8-10 s."""
+Measured here on 2 cores: ``ray start --head`` 15 s, a worker node about 10 s at load average 5; the
+whole cluster (the worker nodes joining at once) about 60 s at load averages of 15-20."""
 
 from __future__ import annotations
 

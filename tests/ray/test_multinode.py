@@ -10,7 +10,10 @@ and a runner whose process dies is restarted by Ray and resumes its study from t
 
 With one worker node declaring a fake GPU: a ladder's GPU size runs only there, its CPU-only size anywhere;
 and ``scaleladder serve`` SIGKILLed mid-study leaves its detached runner running the study, to which a
-restarted ``serve`` reattaches."""
+restarted ``serve`` reattaches.
+
+The head node killed mid-study takes its runners and their trials with it, and ``serve`` a minute later;
+``serve`` on a new cluster resumes the study from its event log and checkpoints."""
 
 from __future__ import annotations
 
