@@ -555,9 +555,10 @@ class RayExecutor(Executor):
         self._started_ray = False
         if not ray.is_initialized():
             kw: dict[str, Any] = {"namespace": NAMESPACE, "ignore_reinit_error": True, "log_to_driver": False}
-            if address:
-                kw["address"] = address
-            elif options.get("num_cpus"):
+            # without an address, a Ray of our own: with address None, ray.init joins whatever cluster a
+            # `ray start` on this machine last recorded (/tmp/ray/ray_current_cluster), even a dead one
+            kw["address"] = address or "local"
+            if not address and options.get("num_cpus"):
                 kw["num_cpus"] = int(options["num_cpus"])
             ray.init(**kw)
             self._started_ray = not address
@@ -700,7 +701,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     show_progress()
-    ray.init(address=os.environ.get("RAY_ADDRESS"), num_cpus=a.num_cpus, namespace=NAMESPACE,
+    address = os.environ.get("RAY_ADDRESS")   # unset: a Ray of our own, not one a `ray start` recorded
+    ray.init(address=address or "local", num_cpus=None if address else a.num_cpus, namespace=NAMESPACE,
              include_dashboard=False, log_to_driver=False)
     try:
         state = run_study(Settings(), a.study_id, storage_path=a.storage_path, max_concurrent=a.max_concurrent)
