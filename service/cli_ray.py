@@ -86,14 +86,14 @@ def run_ray_demo(console: Console | None = None, *, scheduler: str | None = None
         if started:
             console.print(f"starting a local Ray ({num_cpus} CPUs{', with its dashboard' if dashboard else ''})...")
             try:
-                context = ray.init(num_cpus=num_cpus, include_dashboard=dashboard, log_to_driver=False,
+                context = ray.init(address="local", num_cpus=num_cpus, include_dashboard=dashboard, log_to_driver=False,
                                    configure_logging=False, namespace="scaleladder")
             except Exception as e:  # the dashboard's packages (ray[default]) missing or broken: run without
                 if not dashboard:
                     raise
                 console.print(f"[yellow]the Ray dashboard cannot start ({type(e).__name__}: {e}); running without it[/]")
                 ray.shutdown()
-                context = ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                context = ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
                                    configure_logging=False, namespace="scaleladder")
             url = getattr(context, "dashboard_url", None)
             console.print(f"Ray dashboard: http://{url} (Actors: the study runner and its trials)" if url else
