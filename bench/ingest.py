@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from pathlib import Path
 import platform
 import subprocess
 import sys
@@ -69,11 +70,15 @@ def fresh_database(server_url: str, prefix: str) -> Iterator[str]:
 
 
 @contextmanager
-def serve(database_url: str, port: int) -> Iterator[str]:
-    """``scaleladder serve`` in a subprocess; yields its URL once /readyz answers."""
+def serve(database_url: str, port: int, source: "Path | None" = None) -> Iterator[str]:
+    """``scaleladder serve`` (external executor) in a subprocess, from the tree ``source`` if given (else
+    this one); yields its URL once /readyz answers."""
     env = {**os.environ, "SCALELADDER_DATABASE_URL": database_url, "SCALELADDER_EXECUTOR": "external"}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port), "--migrate",
-                             "--log-level", "warning"], env=env, stdout=subprocess.DEVNULL)
+                             "--log-level", "warning"], env=env, cwd=None if source is None else str(source),
+                            stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -93,6 +98,7 @@ def serve(database_url: str, port: int) -> Iterator[str]:
             proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
+            proc.wait()
 
 
 def _make_token(database_url: str) -> str:
