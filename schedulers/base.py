@@ -42,6 +42,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from schedulers.errors import IllegalTransitionError, InvalidProblemError, UnknownTrialError
+from schedulers.objectives import ParetoPoint, pareto_front
 from schedulers.problem import Direction, ModelSize, Problem
 
 
@@ -106,6 +107,8 @@ class Trial:
     segment_start: int = 0
     replicate: int = 0
     failure: str | None = None
+    #: a multi-objective study's other objectives and constrained metrics per reported step (user units)
+    outcomes: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def last_step(self) -> int:
@@ -201,9 +204,14 @@ class Scheduler(abc.ABC):
                                     self.problem.target.steps, i + 1) for i in range(k)]
 
     # ---------------------------------------------------------------- tell
-    def report(self, trial_id: int, step: int, value: float, elapsed: float | None = None) -> Decision:
+    def report(self, trial_id: int, step: int, value: float, elapsed: float | None = None,
+               metrics: Mapping[str, float] | None = None) -> Decision:
         """Record ``value`` at ``step`` and answer CONTINUE, PAUSE or STOP. Reports must have increasing
         steps within a trial; a repeated (trial, step) returns the current decision without re-recording.
+
+        ``metrics``: the report's other named values. In a multi-objective study
+        (``problem.objectives.is_multi``) the other objectives and constrained metrics among them are
+        recorded with the report (:attr:`Trial.outcomes`; a missing one is NaN); otherwise they are ignored.
 
         ``elapsed``, when known, is the wall-clock seconds the trial has trained since it started (all
         segments); the cost model observes it (a ``LearnedCost`` learns c(s, m) from these)."""
@@ -218,6 +226,11 @@ class Scheduler(abc.ABC):
         event = {"kind": EventKind.REPORT.value, "trial_id": t.trial_id, "step": step, "value": float(value)}
         if elapsed is not None:
             event["elapsed"] = float(elapsed)
+        objectives = self.problem.objectives
+        if objectives.is_multi:
+            outcomes = objectives.outcomes(value, metrics)
+            event["metrics"] = {m: outcomes[m] for m in objectives.reported_metrics}
+            t.outcomes[step] = dict(event["metrics"])
         self._record(event)
         return self._apply_report(t, step, float(value), event.get("elapsed"))
 
@@ -276,11 +289,36 @@ class Scheduler(abc.ABC):
         return Recommendation(dict(t.params), self._y(-negy) if at_target else None, None, target.size,
                               target.steps, t.trial_id, tuple(self.space.border_warnings(t.params)))
 
+    def outcomes_at(self, trial: Trial, step: int) -> dict[str, float] | None:
+        """Every objective's and constrained metric's value (user units) ``trial`` reported at ``step``,
+        or ``None`` when it did not report there."""
+        value = next((v for s, v in trial.curve if s == step), None)
+        if value is None:
+            return None
+        return self.problem.objectives.outcomes(value, trial.outcomes.get(step))
+
+    def pareto(self) -> list[ParetoPoint]:
+        """The Pareto set at the target: configs not dominated in every objective, among the feasible ones
+        (outcome constraints met). Default: what was measured at the target fidelity (no predictions), in
+        order of the primary objective. Model-based schedulers override this with predictions."""
+        objectives = self.problem.objectives
+        target = self.problem.target
+        points = []
+        for t in self.trials.values():
+            if t.size != target.size or t.replicate != 0:
+                continue
+            outcomes = self.outcomes_at(t, target.steps)
+            if outcomes is None or not objectives.feasible(outcomes):
+                continue
+            points.append(ParetoPoint(dict(t.params), outcomes, None, t.trial_id))
+        return pareto_front(points, objectives)
+
     # ---------------------------------------------------------------- persistence
     def snapshot(self) -> dict[str, Any]:
         """A comparable picture of the state (replay must reproduce it exactly)."""
         return {
             "trials": {i: (t.params, t.size, t.steps, t.state.value, list(t.curve), t.segment_start, t.replicate)
+                          + ((dict(t.outcomes),) if t.outcomes else ())
                        for i, t in self.trials.items()},
             "cost_spent": self.cost_spent,
             "n_events": len(self.events),
@@ -301,7 +339,8 @@ class Scheduler(abc.ABC):
             elif kind is EventKind.REPORT:
                 elapsed = ev.get("elapsed")
                 self.report(int(ev["trial_id"]), int(ev["step"]), float(ev["value"]),
-                            None if elapsed is None else float(elapsed))
+                            None if elapsed is None else float(elapsed),
+                            {k: float(v) for k, v in (ev.get("metrics") or {}).items()})
             elif kind is EventKind.COMPLETE:
                 self.complete(int(ev["trial_id"]))
             elif kind is EventKind.FAIL:
@@ -400,3 +439,4 @@ class Scheduler(abc.ABC):
         t.state = TrialState.FAILED
         t.failure = reason or "failed"
         self._on_end(t)
+

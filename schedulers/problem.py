@@ -7,17 +7,12 @@ user wants the best hyperparameters.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from schedulers.errors import InvalidProblemError
+from schedulers.objectives import Direction, ObjectiveDef, Objectives
 from schedulers.space import SearchSpace
-
-
-class Direction(str, enum.Enum):
-    MINIMIZE = "minimize"
-    MAXIMIZE = "maximize"
 
 
 @dataclass(frozen=True)
@@ -98,8 +93,14 @@ class Problem:
     #: budget); ``None`` when there is no cost limit. A scheduler may plan with it (the flagship verifies its
     #: recommendation at the target before it runs out) but never enforces it: its caller does.
     budget: float | None = None
+    #: the objectives (primary first) and outcome constraints (``schedulers.objectives``); by default one
+    #: objective in ``direction``. ``direction`` is always the primary objective's.
+    objectives: Objectives | None = None
 
     def __post_init__(self) -> None:
+        if self.objectives is None:
+            self.objectives = Objectives((ObjectiveDef("loss", self.direction),))
+        self.direction = self.objectives.primary.direction
         names = [s.name for s in self.ladder.sizes]
         if self.target.size not in names:
             raise InvalidProblemError(
@@ -122,7 +123,7 @@ class Problem:
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any]) -> "Problem":
         """Build from the JSON shape of the wire contract (``space``, ``fidelity``, ``target``, ``cost``,
-        ``direction``, ``budget``)."""
+        ``direction``, ``budget``, and optionally ``objectives`` and ``constraints``)."""
         from schedulers.cost import make_cost_model
 
         fid = raw["fidelity"]
@@ -137,7 +138,8 @@ class Problem:
         return cls(space=SearchSpace.from_dicts(raw["space"]), ladder=ladder, target=target,
                    cost_model=make_cost_model(raw.get("cost") or {}),
                    direction=Direction(raw.get("direction", "minimize")),
-                   budget=_optional_float((raw.get("budget") or {}).get("max_cost")))
+                   budget=_optional_float((raw.get("budget") or {}).get("max_cost")),
+                   objectives=Objectives.from_dict(raw))
 
 
 def _optional_float(value: Any) -> float | None:

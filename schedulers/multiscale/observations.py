@@ -34,6 +34,9 @@ class CurvePoints:
     size: str
     points: dict[int, tuple[int, float]] = field(default_factory=dict)
     failed_at: int | None = None  # step of a divergence or crash, imputed as a bad value
+    #: a multi-objective problem's outcome vector per octave (objectives in minimisation units, then the
+    #: constrained metrics), next to ``points``' primary value
+    vectors: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def last(self) -> tuple[int, float] | None:
@@ -56,10 +59,12 @@ class ObservationStore:
     def add_trial(self, trial_id: int, x: np.ndarray, size: str) -> None:
         self.curves[trial_id] = CurvePoints(trial_id, x, size)
 
-    def add_report(self, trial_id: int, step: int, y: float) -> None:
+    def add_report(self, trial_id: int, step: int, y: float, vector: np.ndarray | None = None) -> None:
         curve = self.curves[trial_id]
         octave = self.encoder.step_bucket(step)
         curve.points[octave] = (step, y)
+        if vector is not None:
+            curve.vectors[octave] = vector
         key = (curve.size, octave)
         self._worst[key] = max(self._worst.get(key, -np.inf), y)
         self._worst_by_size[curve.size] = max(self._worst_by_size.get(curve.size, -np.inf), y)
@@ -90,7 +95,8 @@ class ObservationStore:
         return np.asarray([y for c in self.curves.values() for _, y in c.points.values()], dtype=float)
 
     # -- training set --------------------------------------------------------------------------
-    def _rows(self, curve: CurvePoints) -> list[tuple[np.ndarray, float]]:
+    def _rows(self, curve: CurvePoints) -> list[tuple[np.ndarray, float, np.ndarray | None]]:
+        """(inputs, primary value, outcome vector or ``None`` for an imputed failure) per training row."""
         enc = self.encoder
         rows = []
         fail_octave = enc.step_bucket(curve.failed_at) if curve.failed_at is not None else None
@@ -98,11 +104,11 @@ class ObservationStore:
             if octave == fail_octave:
                 continue  # the imputed failure stands for this octave
             step, y = curve.points[octave]
-            rows.append((enc.inputs(curve.x, curve.size, step), y))
+            rows.append((enc.inputs(curve.x, curve.size, step), y, curve.vectors.get(octave)))
         if curve.failed_at is not None:
             bad = self.imputed_value(curve.size, curve.failed_at)
             if bad is not None:
-                rows.append((enc.inputs(curve.x, curve.size, curve.failed_at), bad))
+                rows.append((enc.inputs(curve.x, curve.size, curve.failed_at), bad, None))
         return rows
 
     def priority(self) -> list[int]:
@@ -131,16 +137,23 @@ class ObservationStore:
 
     def training_set(self, n_max: int) -> tuple[np.ndarray, np.ndarray]:
         """``n x (d + 2)`` inputs and ``n`` outcomes, ``n <= n_max``, rows in priority order."""
-        X, y = [], []
+        X, y, _ = self.training_rows(n_max)
+        return X, y
+
+    def training_rows(self, n_max: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray | None]]:
+        """:meth:`training_set` and each row's outcome vector (``None`` for an imputed failure or a
+        single-objective report)."""
+        X, y, V = [], [], []
         for tid in self.priority():
-            for row, value in self._rows(self.curves[tid]):
+            for row, value, vector in self._rows(self.curves[tid]):
                 if len(y) >= n_max:
                     break
                 X.append(row)
                 y.append(value)
+                V.append(vector)
             if len(y) >= n_max:
                 break
         width = self.encoder.dim + 2
         if not y:
-            return np.zeros((0, width)), np.zeros(0)
-        return np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+            return np.zeros((0, width)), np.zeros(0), []
+        return np.asarray(X, dtype=float), np.asarray(y, dtype=float), V

@@ -41,9 +41,11 @@ from schedulers.multiscale.acquisition import (AcquisitionKind, Fidelity, best_b
                                                recommendation_score, target_ei, target_knowledge_gradient)
 from schedulers.multiscale.features import FidelityEncoder, OptimumShift
 from schedulers.multiscale.kernels import DriftMode, MeanKind
+from schedulers.multiscale import multiobjective as mo
 from schedulers.multiscale.observations import ObservationStore
 from schedulers.multiscale.surrogate import Posterior, Surrogate, fit_drift_selected
 from schedulers.multiscale.warping import OutputWarp
+from schedulers.objectives import ParetoPoint, sample_weights
 from schedulers.problem import Direction, Problem
 
 
@@ -133,6 +135,11 @@ class MultiScaleCostAwareBO(Scheduler):
       between configs within 0.25%). Measured at 0.3 (10 seeds, budget 10, bench/README.md "Flagship
       tuning", fifth round): steplaw's median final regret 0.30% -> 0.15%, datamix 0.046% -> 0.105% (two
       seeds worse, three better); not measured on every problem yet, so off by default.
+    - Multiple objectives (``problem.objectives.is_multi``): the search runs on ParEGO scalarisations, a
+      fresh weight per ask, and :meth:`pareto` predicts the Pareto set at the target with one GP per
+      outcome (:mod:`schedulers.multiscale.multiobjective`). Early stopping is off then (a trial poor under
+      one weighting may be on the front under another; trials still pause at the end of their step budget),
+      and so is the output warp (scalarised values lie in [0, 1 + rho], constraint penalties above).
     - ``optimum_shift`` (None): warm-start prior on how the optimum moves with model size, either a
       callable ``params -> {name: predicted optimal value}`` (e.g. from ``schedulers.scaling``) or
       ``{name: exponent}`` for log-scaled parameters whose optimum scales as ``size ** exponent``.
@@ -205,6 +212,8 @@ class MultiScaleCostAwareBO(Scheduler):
         self._n_refreshes = 0
         self._ask_cache: tuple[tuple[int, int], Any] | None = None
         self._global_candidates: np.ndarray | None = None
+        self._multi = problem.objectives.is_multi
+        self._pareto_cache: tuple[tuple[int, int], list[ParetoPoint]] | None = None
 
     # ------------------------------------------------------------------ hooks (live and replay)
     def _on_suggest(self, trial: Trial) -> None:
@@ -212,10 +221,12 @@ class MultiScaleCostAwareBO(Scheduler):
         self._refresh_if_due()
 
     def _on_report(self, trial: Trial, step: int, y: float) -> Decision:
-        self.store.add_report(trial.trial_id, step, y)
+        vector = (mo.outcome_vector(self.problem.objectives, self.outcomes_at(trial, step))
+                  if self._multi else None)
+        self.store.add_report(trial.trial_id, step, y, vector)
         finished = step >= self.encoder.target_steps
         at_budget_end = step >= trial.steps
-        if (self._decision_model is not None and trial.replicate == 0
+        if (self._decision_model is not None and trial.replicate == 0 and not self._multi
                 and step >= self.stop_grace * self.encoder.min_steps
                 and self.target_improvement_probability(trial, step, y) < self.stop_prob):
             return Decision.STOP
@@ -243,7 +254,7 @@ class MultiScaleCostAwareBO(Scheduler):
             return
         if self.surrogate is None and not allow_fit:
             return
-        X, y = self.store.training_set(self.n_max)
+        X, y = self._training_set()
         trials_with_data = sum(1 for c in self.store.curves.values() if c.points)
         if len(y) < 4 or trials_with_data < min(self.n_init, 2):
             return
@@ -273,7 +284,16 @@ class MultiScaleCostAwareBO(Scheduler):
         training set are both biased towards good trials, and late in a run their quartiles are so close
         that ordinary values would count as outliers (hartmann, 10 seeds, budget 10: a fence fitted on the
         fit set warped 5% of it and the median final regret went from 0.097% to 0.48%)."""
-        return OutputWarp.fit(self.store.reported_values()) if self.warp else OutputWarp()
+        return OutputWarp.fit(self.store.reported_values()) if self.warp and not self._multi else OutputWarp()
+
+    def _training_set(self, weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The GP's training set; for several objectives, scalarised with ``weights`` (equal by default)."""
+        if not self._multi:
+            return self.store.training_set(self.n_max)
+        X, y, V = self.store.training_rows(self.n_max)
+        objectives = self.problem.objectives
+        weights = mo.equal_weights(objectives) if weights is None else weights
+        return X, mo.scalarise(objectives, V, y, weights)
 
     def _incumbent_value(self, post: Posterior, X: np.ndarray) -> float:
         """Best posterior mean at the target among the configs in the training set."""
@@ -299,7 +319,10 @@ class MultiScaleCostAwareBO(Scheduler):
     def _ask_model(self, with_pending: bool = True) -> Posterior | None:
         if self.surrogate is None:
             return None
-        X, y = self.store.training_set(self.n_max)
+        # several objectives: every ask draws its weights (a function of the event history: replayable)
+        weights = (sample_weights(self._rng(11), len(self.problem.objectives.defs))
+                   if self._multi and with_pending else None)
+        X, y = self._training_set(weights)
         try:
             post = self.surrogate.condition(X, y)
         except ModelFittingError:
@@ -546,7 +569,14 @@ class MultiScaleCostAwareBO(Scheduler):
         """The evaluated config with the best recommendation score at the target (the posterior mean unless
         ``risk`` > 0; a diverged run enters the model as a bad value, see ``observations``), with the GP's
         predicted target value and standard deviation (user's direction). Before the first fit: the base
-        rule."""
+        rule. Several objectives: the point of :meth:`pareto` best in the primary objective."""
+        if self._multi:
+            front = self.pareto()
+            if not front:
+                return super().recommend()
+            best, target, primary = front[0], self.problem.target, self.problem.objectives.primary.metric
+            return Recommendation(best.params, best.values[primary], (best.stds or {}).get(primary), target.size,
+                                  target.steps, best.trial_id, tuple(self.space.border_warnings(best.params)))
         post = self._ask_model(with_pending=False)
         evaluated, trial_ids = self._evaluated_configs()
         if post is None or not len(evaluated):
@@ -561,6 +591,32 @@ class MultiScaleCostAwareBO(Scheduler):
         predicted = float(value[0]) if self.problem.direction is Direction.MINIMIZE else -float(value[0])
         return Recommendation(params, predicted, float(math.sqrt(value_var[0])), target.size, target.steps,
                               trial.trial_id, tuple(self.space.border_warnings(params)))
+
+    def pareto(self) -> list[ParetoPoint]:
+        """The Pareto set at the target, predicted by one GP per outcome over the evaluated configs
+        (:func:`~schedulers.multiscale.multiobjective.predicted_front`); before the first fit, what was
+        measured there (the base rule). Cached per state: it fits a GP per outcome."""
+        key = (len(self.trials), len(self.events))
+        if self._pareto_cache is not None and self._pareto_cache[0] == key:
+            return self._pareto_cache[1]
+        evaluated, trial_ids = self._evaluated_configs()
+        front: list[ParetoPoint] = []
+        if self._multi and self.surrogate is not None and len(evaluated):
+            X, _, V = self.store.training_rows(self.n_max)
+            target = self.problem.target
+            configs = [(dict(self.trials[t].params) if self.encoder.optimum_shift is None
+                        or self.trials[t].size == target.size else self.encoder.config_at(x, target.size), t)
+                       for x, t in zip(evaluated, trial_ids)]
+            try:
+                front = mo.predicted_front(self.problem.objectives, X, V, self.encoder.at_target(evaluated),
+                                           configs, mean_kind=self.mean_kind, interaction=self.interaction,
+                                           fit_max=self.fit_max, fit_iters=self.fit_iters)
+            except ModelFittingError:
+                front = []
+        if not front:
+            front = super().pareto()
+        self._pareto_cache = (key, front)
+        return front
 
 
 @dataclass(frozen=True)
