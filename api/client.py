@@ -27,7 +27,7 @@ import yaml
 from pydantic import ValidationError
 
 from api.errors import InvalidArgumentError, ScaleLadderError, TransportError, error_from_response, invalid_argument
-from api.schemas import (BatchResult, Decision, Measurement, Page, Progress, Recommendation, ReportResult,
+from api.schemas import (BatchResult, Decision, Measurement, Page, ParetoPoint, Progress, Recommendation, ReportResult,
                          ShouldStop, Study, StudySpec, StudyState, SuggestResponse, Trial, TrialState)
 
 
@@ -265,6 +265,11 @@ class StudyHandle:
     def best(self) -> Recommendation:
         """The best parameters for the target fidelity (the scheduler's recommendation)."""
         return self.recommendation()
+
+    def pareto(self) -> list[ParetoPoint]:
+        """A multi-objective study's Pareto set at the target (values per objective, best in the primary
+        objective first); ``[]`` for a single-objective study."""
+        return list(self.recommendation().pareto or [])
 
     def progress(self) -> Progress:
         return Progress.model_validate(self.client.request("GET", f"/v1/studies/{self.id}/progress"))

@@ -112,6 +112,13 @@ class Direction(str, enum.Enum):
     MAXIMIZE = "maximize"
 
 
+class ConstraintOp(str, enum.Enum):
+    """An outcome constraint's comparison (mirrors ``schedulers.objectives.ConstraintOp`` value for value)."""
+
+    LE = "<="
+    GE = ">="
+
+
 class ParamType(str, enum.Enum):
     FLOAT = "float"
     INT = "int"
@@ -182,6 +189,28 @@ class ParamSpec(_Model):
 class Objective(_Model):
     metric: str = Field(default="loss", min_length=1)
     direction: Direction = Direction.MINIMIZE
+
+
+_CONSTRAINT = re.compile(r"^\s*([A-Za-z_][\w.\-/]*)\s*(<=|>=)\s*(\S+)\s*$")
+
+
+class OutcomeConstraint(_Model):
+    """A metric every recommended configuration must satisfy at the target, e.g. ``latency <= 20``
+    (written so, or as ``{"metric": "latency", "op": "<=", "bound": 20}``)."""
+
+    metric: str = Field(min_length=1)
+    op: ConstraintOp
+    bound: float
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            match = _CONSTRAINT.match(value)
+            if match is None:
+                raise ValueError(f"constraint {value!r} is not of the form 'metric <= bound' or 'metric >= bound'")
+            return {"metric": match[1], "op": match[2], "bound": match[3]}
+        return value
 
 
 class StepRange(_Model):
@@ -305,6 +334,11 @@ class StudySpec(_Model):
 
     name: str = Field(min_length=1, max_length=200)
     objective: Objective = Field(default_factory=Objective)
+    objectives: list[Objective] | None = Field(default=None, min_length=1, max_length=8, description=(
+        "several objectives, primary first: a measurement's value is the primary's, the others come in its "
+        "metrics by name; the recommendation then carries the Pareto set. `objective` is the primary"))
+    constraints: list[OutcomeConstraint] = Field(default_factory=list, max_length=16, description=(
+        "outcome constraints on reported metrics (each measurement carries them in metrics)"))
     space: list[ParamSpec]
     fidelity: FidelitySpec
     target: TargetSpec = Field(default_factory=TargetSpec)
@@ -313,6 +347,24 @@ class StudySpec(_Model):
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     workload: WorkloadSpec | None = None
     adaptive: AdaptiveSpec | None = None
+
+    @model_validator(mode="after")
+    def _primary_objective(self) -> "StudySpec":
+        # one home for the primary objective: ``objective`` is ``objectives[0]`` when both are given
+        if self.objectives is not None:
+            if "objective" in self.model_fields_set and self.objective != self.objectives[0]:
+                raise ValueError("objective must be objectives[0] (the primary objective) when both are given")
+            names = [o.metric for o in self.objectives]
+            if len(set(names)) != len(names):
+                raise ValueError(f"objectives name the metric {sorted(n for n in names if names.count(n) > 1)[0]!r} "
+                                 "twice")
+            self.objective = self.objectives[0]
+        return self
+
+    @property
+    def all_objectives(self) -> list[Objective]:
+        """The objectives, primary first (one for a single-objective study)."""
+        return list(self.objectives) if self.objectives is not None else [self.objective]
 
     def problem_dict(self) -> dict[str, Any]:
         """The dict ``schedulers.Problem.from_dict`` takes."""
@@ -324,6 +376,8 @@ class StudySpec(_Model):
             "cost": self.cost.model_dump(mode="json"),
             "direction": self.objective.direction.value,
             "budget": {"max_cost": self.budget.max_cost},
+            "objectives": [o.model_dump(mode="json") for o in self.all_objectives],
+            "constraints": [c.model_dump(mode="json") for c in self.constraints],
         }
 
 
@@ -488,8 +542,20 @@ class ShouldStop(_Model):
 
 
 # ------------------------------------------------------------------------------------------- results
+class ParetoPoint(_Model):
+    """One configuration of the Pareto set at the target: its value per objective (and constrained metric),
+    predicted by the scheduler's model (``stds`` set) or measured at the target (``stds`` null)."""
+
+    params: dict[str, Any]
+    values: dict[str, WireFloat]
+    stds: dict[str, float] | None = None
+    trial_id: int | None = None
+
+
 class Recommendation(_Model):
-    """The best parameters for the target fidelity, with the predicted value and its standard deviation."""
+    """The best parameters for the target fidelity, with the predicted value and its standard deviation.
+    A study with several objectives also answers ``pareto``: the Pareto set at the target, best in the
+    primary objective first (``params`` and ``predicted`` are its first point's)."""
 
     study_id: int
     params: dict[str, Any]
@@ -499,6 +565,8 @@ class Recommendation(_Model):
     std: float | None = None
     trial_id: int | None = None
     warnings: list[str] = Field(default_factory=list)
+    objectives: list[str] = Field(default_factory=list, description="the objectives' metrics, primary first")
+    pareto: list[ParetoPoint] | None = None
 
 
 class ProgressPoint(_Model):
@@ -554,9 +622,9 @@ class TokenCreated(_Model):
 
 __all__ = [
     "AdaptivePolicyKind", "AdaptiveSpec",
-    "BatchMeasurement", "BatchResult", "BudgetLimit", "BudgetSpec", "CompleteRequest", "Condition", "CostKind", "CostSpec",
+    "BatchMeasurement", "BatchResult", "BudgetLimit", "BudgetSpec", "CompleteRequest", "Condition", "ConstraintOp", "CostKind", "CostSpec",
     "Decision", "Direction", "ErrorBody", "ErrorCode", "ErrorResponse", "FailRequest", "FidelitySpec", "Measurement",
-    "MeasurementBatch", "MeasurementCreate", "Objective", "Page", "ParamRole", "ParamSpec", "ParamType",
+    "MeasurementBatch", "MeasurementCreate", "Objective", "OutcomeConstraint", "Page", "ParetoPoint", "ParamRole", "ParamSpec", "ParamType",
     "Progress", "ProgressPoint", "Recommendation", "ReportResult", "Resources", "SchedulerSpec", "ShouldStop",
     "SizeSpec", "Step", "StepRange", "Study", "StudySpec", "StudyState", "SuggestRequest", "SuggestResponse",
     "TargetSpec", "TokenCreated", "Trial", "TrialState", "WireFloat", "WorkloadSpec",

@@ -64,15 +64,25 @@ class TrialKeys:
     STEP = "step"
     VALUE = "value"
     DOMAINS = "domains"              # the objective per data domain, when the workload reports it
+    METRICS = "metrics"              # other named values (a multi-objective study's other objectives)
     CHECKPOINT_DIR = "checkpoint_dir"  # set on results that carry a checkpoint
 
     @classmethod
     def domains_of(cls, result: Mapping[str, Any]) -> dict[str, float]:
         """A result's per-domain values: Tune hands schedulers the result flattened (``domains/code``)."""
-        nested = result.get(cls.DOMAINS)
+        return cls._nested(result, cls.DOMAINS)
+
+    @classmethod
+    def metrics_of(cls, result: Mapping[str, Any]) -> dict[str, float]:
+        """A result's other named values (``metrics``, flattened by Tune as ``metrics/latency``)."""
+        return cls._nested(result, cls.METRICS)
+
+    @staticmethod
+    def _nested(result: Mapping[str, Any], key: str) -> dict[str, float]:
+        nested = result.get(key)
         if isinstance(nested, Mapping):
             return {str(k): float(v) for k, v in nested.items()}
-        prefix = cls.DOMAINS + "/"
+        prefix = key + "/"
         return {k[len(prefix):]: float(v) for k, v in result.items() if k.startswith(prefix)}
 
 
@@ -188,7 +198,8 @@ class SchedulerBridge:
     def report(self, sched_trial_id: int, step: int, value: float, result: Mapping[str, Any]) -> Decision:
         """Tell the scheduler one measurement (``result`` is Tune's full result, for richer sinks)."""
         elapsed = result.get("time_total_s")  # Tune's training seconds of the trial, across restores
-        decision = self.scheduler.report(sched_trial_id, step, value, float(elapsed) if elapsed else None)
+        decision = self.scheduler.report(sched_trial_id, step, value, float(elapsed) if elapsed else None,
+                                         TrialKeys.metrics_of(result))
         self.flush()
         return decision
 

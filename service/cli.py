@@ -337,6 +337,25 @@ def study_show(study_id: Annotated[int, typer.Argument(help="Study id.")],
         console.print(f"recommendation at ({rec.size}, {rec.steps} steps): {params}; predicted {predicted}")
         for w in rec.warnings:
             console.print(f"[yellow]warning:[/] {escape(w)}")
+        if rec.pareto is not None:
+            console.print(_pareto_table(rec))
+
+
+def _pareto_table(rec: Any) -> Table:
+    """A multi-objective study's Pareto set at the target: one row per config, value (± std) per objective."""
+    table = Table(title=f"Pareto set at the target ({rec.size}, {rec.steps} steps): {len(rec.pareto)} configs")
+    params = list(rec.pareto[0].params) if rec.pareto else []
+    metrics = list(rec.objectives) + [m for p in rec.pareto[:1] for m in p.values if m not in rec.objectives]
+    for name in ["trial"] + params + metrics:
+        table.add_column(name, justify="right")
+    for p in rec.pareto:
+        cells = [str(p.trial_id or "-")]
+        cells += [f"{v:.4g}" if isinstance(v, float) else str(v) for v in (p.params.get(k) for k in params)]
+        for m in metrics:
+            std = (p.stds or {}).get(m)
+            cells.append(f"{p.values[m]:.4g}" + ("" if std is None else f" ± {std:.2g}") if m in p.values else "-")
+        table.add_row(*cells)
+    return table
 
 
 @study_app.command("watch")

@@ -233,7 +233,7 @@ class DatabaseBridge(SchedulerBridge):
                         self.study_id, sched_trial_id, ckpt, prefix)
             ckpt = None
         m = MeasurementCreate(step=step, value=value, checkpoint=str(ckpt) if ckpt else None,
-                              domains=TrialKeys.domains_of(result),
+                              domains=TrialKeys.domains_of(result), metrics=TrialKeys.metrics_of(result),
                               elapsed_seconds=float(result.get("time_total_s") or 0.0) or None)
 
         def tell(rt: StudyRuntime) -> tuple[WireDecision, dict[str, float] | None]:

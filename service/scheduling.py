@@ -24,8 +24,8 @@ from typing import Any
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from api.schemas import (Decision, MeasurementCreate, Recommendation, ReportResult, StudySpec, StudyState,
-                         TrialState)
+from api.schemas import (Decision, MeasurementCreate, ParetoPoint, Recommendation, ReportResult, StudySpec,
+                         StudyState, TrialState)
 from schedulers import InvalidProblemError, InvalidSpaceError, Problem, Scheduler, make_cost_model, make_scheduler
 from schedulers.base import Decision as SchedulerDecision
 from service.adaptation import StudyAdaptation, build_adaptive
@@ -58,9 +58,15 @@ def encode_event(value: Any) -> Any:
 
 
 def decode_event(payload: dict[str, Any]) -> dict[str, Any]:
-    """Inverse of :func:`encode_event` for the one float field the replay reads (a report's ``value``)."""
-    if payload.get("kind") == "report" and isinstance(payload.get("value"), str):
-        return {**payload, "value": float(payload["value"])}
+    """Inverse of :func:`encode_event` for the float fields the replay reads (a report's ``value``, and a
+    multi-objective report's ``metrics``)."""
+    if payload.get("kind") != "report":
+        return payload
+    if isinstance(payload.get("value"), str):
+        payload = {**payload, "value": float(payload["value"])}
+    metrics = payload.get("metrics")
+    if metrics and any(isinstance(v, str) for v in metrics.values()):
+        payload = {**payload, "metrics": {k: float(v) for k, v in metrics.items()}}
     return payload
 
 
@@ -427,6 +433,7 @@ class StudyRuntime:
         finished_before = {row.id for row, _ in items if row.state.is_final}
         paused_before = {row.id for row, _ in items if row.state is TrialState.PAUSED}
         self._check_steps(items, finished_before, paused_before)
+        self._check_metrics(items)
         adaptation = self.adaptation
         if adaptation is not None:
             for i, (_, m) in enumerate(items):
@@ -459,7 +466,7 @@ class StudyRuntime:
                 before = sched.cost_spent
                 t = sched.trials[number]
                 duplicate = bool(t.curve) and step <= t.curve[-1][0]
-                decision = _DECISION[sched.report(number, step, value, m.elapsed_seconds)]
+                decision = _DECISION[sched.report(number, step, value, m.elapsed_seconds, m.metrics)]
                 study_cost = sched.cost_spent / target_cost
                 cost = (sched.cost_spent - before) / target_cost
                 touched[trial_id] = row
@@ -552,6 +559,20 @@ class StudyRuntime:
                     f"trial {trial_id}: step {step} was never reported and is not after the trial's last "
                     f"reported step; steps must increase", field=prefix + "step")
 
+    def _check_metrics(self, items: Sequence[tuple[TrialRow, MeasurementCreate]]) -> None:
+        """A multi-objective study's measurement with a finite value carries every other objective and
+        constrained metric in ``metrics`` (``Objectives.missing``), else a 422 naming the first one missing."""
+        objectives = self.problem.objectives
+        if not objectives.is_multi:
+            return
+        for i, (_, m) in enumerate(items):
+            missing = objectives.missing(m.metrics) if math.isfinite(float(m.value)) else []
+            if missing:
+                prefix = f"measurements[{i}]." if len(items) > 1 else ""
+                raise InvalidArgumentError(
+                    f"this study's objectives and constraints need the metric {missing[0]!r} with every "
+                    f"measurement (got {sorted(m.metrics) or 'none'})", field=f"{prefix}metrics.{missing[0]}")
+
     @staticmethod
     def _stale(row: TrialRow, segment_start: int | None) -> bool:
         """Whether a worker's call is about a segment that already ended: a segment is named by its start
@@ -607,6 +628,14 @@ class StudyRuntime:
             trial_id = row.id if row is not None else None
         predicted = None if rec.predicted is None else float(rec.predicted)
         std = None if rec.std is None or not math.isfinite(rec.std) else float(rec.std)
+        pareto = None
+        if self.problem.objectives.is_multi:
+            front = self.sched.pareto()
+            ids = self.trials.by_numbers(self.study.id, [p.trial_id for p in front if p.trial_id is not None])
+            pareto = [ParetoPoint(params=dict(p.params), values=dict(p.values), stds=None if p.stds is None else {
+                          k: float(v) for k, v in p.stds.items() if math.isfinite(v)},
+                          trial_id=ids[p.trial_id].id if p.trial_id in ids else None) for p in front]
         return Recommendation(study_id=self.study.id, params=dict(rec.params), size=rec.size,
                               steps=int(rec.steps), predicted=predicted, std=std, trial_id=trial_id,
-                              warnings=list(rec.warnings))
+                              warnings=list(rec.warnings), objectives=self.problem.objectives.names,
+                              pareto=pareto)

@@ -141,10 +141,14 @@ def run_trial(config: dict[str, Any]) -> None:
         return ray.get(board.wait.remote(trial_id, int(step), float(adaptive.get("wait", DEFAULT_WAIT_SECONDS))))
 
     def reporter(step: int, value: float, checkpoint_state: dict[str, Any] | None = None, *,
-                 domains: Mapping[str, float] | None = None) -> Mapping[str, float] | None:
+                 domains: Mapping[str, float] | None = None,
+                 metrics: Mapping[str, float] | None = None) -> Mapping[str, float] | None:
+        named = metrics
         metrics: dict[str, Any] = {**ids, TrialKeys.STEP: int(step), TrialKeys.VALUE: float(value)}
         if domains:
             metrics[TrialKeys.DOMAINS] = {k: float(v) for k, v in domains.items()}
+        if named:
+            metrics[TrialKeys.METRICS] = {k: float(v) for k, v in named.items()}
         if checkpoint_state is None or not math.isfinite(value) or \
                 not is_checkpoint_step(int(step), steps, min_steps, etas, int(every) if every else None):
             tune.report(metrics)

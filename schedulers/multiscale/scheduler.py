@@ -139,7 +139,8 @@ class MultiScaleCostAwareBO(Scheduler):
       fresh weight per ask, and :meth:`pareto` predicts the Pareto set at the target with one GP per
       outcome (:mod:`schedulers.multiscale.multiobjective`). Early stopping is off then (a trial poor under
       one weighting may be on the front under another; trials still pause at the end of their step budget),
-      and so is the output warp (scalarised values lie in [0, 1 + rho], constraint penalties above).
+      and so are the output warp (scalarised values lie in [0, 1 + rho], constraint penalties above) and
+      ``verify_rounds`` (the answer is a set).
     - ``optimum_shift`` (None): warm-start prior on how the optimum moves with model size, either a
       callable ``params -> {name: predicted optimal value}`` (e.g. from ``schedulers.scaling``) or
       ``{name: exponent}`` for log-scaled parameters whose optimum scales as ``size ** exponent``.
@@ -538,8 +539,8 @@ class MultiScaleCostAwareBO(Scheduler):
         ``B`` lies in ``[W c, (W r + 1) c]`` for a verification costing ``c`` target runs and
         ``r = verify_rounds`` (below ``W c`` it would be cut off by the others' spending before it ends)."""
         budget, target = self.problem.budget, self.problem.target
-        if budget is None or self.verify_rounds == 0 or self.surrogate is None:
-            return None
+        if budget is None or self.verify_rounds == 0 or self.surrogate is None or self._multi:
+            return None  # several objectives: the answer is a set, predicted by a GP per outcome
         if any(t.size == target.size and t.steps >= target.steps and t.replicate == 0
                for t in self.live_trials()):
             return None  # one at a time: a live run at the target fidelity is (or acts as) the verification

@@ -26,7 +26,7 @@ def user_workload(config, reporter):
 def run(name, steps, start_step=0, checkpoint=None, policy=WorkloadPolicy(), **kw):
     reports, states = [], {}
 
-    def reporter(step, value, checkpoint_state=None, *, domains=None):
+    def reporter(step, value, checkpoint_state=None, *, domains=None, metrics=None):
         reports.append((step, value))
         if checkpoint_state is not None:
             states[step] = copy.deepcopy(checkpoint_state)
@@ -121,7 +121,7 @@ def run_adaptive(steps, answers, start_step=0, checkpoint=None, adapted=None, pa
     """The muP transformer with a reporter that records per-domain losses and answers ``answers[step]``."""
     reports, states = [], {}
 
-    def reporter(step, value, checkpoint_state=None, *, domains=None):
+    def reporter(step, value, checkpoint_state=None, *, domains=None, metrics=None):
         reports.append((step, value, dict(domains or {})))
         if checkpoint_state is not None:
             states[step] = copy.deepcopy(checkpoint_state)

@@ -38,10 +38,12 @@ from workers.errors import InvalidWorkloadConfigError
 
 class Reporter(Protocol):
     """Receives one measurement. ``checkpoint_state`` is offered, not required to be stored. With ``domains``
-    it may return the adaptive parameters' new values (see the module docstring)."""
+    it may return the adaptive parameters' new values (see the module docstring). ``metrics`` are other
+    named values (a multi-objective study's other objectives and constrained metrics)."""
 
     def __call__(self, step: int, value: float, checkpoint_state: dict[str, Any] | None = None, *,
-                 domains: Mapping[str, float] | None = None) -> Mapping[str, float] | None: ...
+                 domains: Mapping[str, float] | None = None,
+                 metrics: Mapping[str, float] | None = None) -> Mapping[str, float] | None: ...
 
 
 #: A workload: ``fn(config: dict, reporter: Reporter) -> None``.

@@ -50,6 +50,13 @@ def build_mlp(d_in: int, width: int, depth: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _param_norm(model: nn.Module) -> float:
+    """The L2 norm of the weights: a second objective that trades off against the loss through weight decay
+    and the learning rate (examples/multi_objective.yaml)."""
+    with torch.no_grad():
+        return float(torch.sqrt(sum((p.detach() ** 2).sum() for p in model.parameters())))
+
+
 def mlp(config: Mapping[str, Any], reporter: Reporter) -> None:
     """Train the student MLP for one segment and report validation MSE every ``report_every`` steps."""
     cfg = WorkloadConfig.from_dict(config)
@@ -84,4 +91,5 @@ def mlp(config: Mapping[str, Any], reporter: Reporter) -> None:
             if not math.isfinite(value):
                 reporter(step, value)
                 return
-            reporter(step, value, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step})
+            reporter(step, value, {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step},
+                     metrics={"param_norm": _param_norm(model)})
