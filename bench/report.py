@@ -43,6 +43,27 @@ def machine() -> str:
            f"Python {platform.python_version()}"
 
 
+def loadavg() -> str:
+    """The 1-minute load average as text (``?`` where the platform has none)."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "?"
+
+
+def write_section(readme: Path, text: str, begin: str, end: str, insert_before: str | None = None) -> None:
+    """Put a generated section (``text``, from its ``begin`` marker to its ``end`` marker) into ``readme``:
+    in place of the old one, else before the heading ``insert_before``, else at the end."""
+    old = readme.read_text()
+    start, stop = old.find(begin), old.find(end)
+    if start >= 0 and stop > start:
+        new = old[:start] + text + old[stop + len(end):]
+    else:
+        at = old.find(insert_before) if insert_before else -1
+        new = old[:at] + text + "\n\n" + old[at:] if at >= 0 else old.rstrip("\n") + "\n\n" + text + "\n"
+    readme.write_text(new)
+
+
 def git_commit() -> str:
     try:
         root = Path(__file__).resolve().parents[1]

@@ -154,17 +154,19 @@ def pareto_mask(Y: np.ndarray) -> np.ndarray:
     are never on the front, and of identical rows only the first is."""
     Y = np.asarray(Y, dtype=float)
     n = len(Y)
-    ok = np.all(np.isfinite(Y), axis=1) if n else np.zeros(0, dtype=bool)
-    mask = ok.copy()
-    for i in range(n):
-        if not mask[i]:
-            continue
-        others = ok.copy()
-        others[i] = False
-        dominated = np.all(Y[others] <= Y[i], axis=1) & np.any(Y[others] < Y[i], axis=1)
-        same_before = np.all(Y[:i][ok[:i]] == Y[i], axis=1)
-        if dominated.any() or same_before.any():
-            mask[i] = False
+    mask = np.zeros(n, dtype=bool)
+    if not n:
+        return mask
+    ok = np.flatnonzero(np.all(np.isfinite(Y), axis=1))
+    # in lexicographic order (stable: identical rows by index) no row is dominated by a later one, so one
+    # pass against the front so far decides each row
+    front: list[int] = []
+    for i in ok[np.lexsort(Y[ok].T[::-1])]:
+        F = Y[front]
+        if front and np.any(np.all(F <= Y[i], axis=1)):
+            continue  # dominated by, or equal to, a row already on the front
+        front.append(int(i))
+    mask[front] = True
     return mask
 
 

@@ -13,14 +13,15 @@ from tests.schedulers import mo_problem
 
 #: the flagship's front at budget 3 target runs must dominate this share of the true front's hypervolume
 #: (reference point 1.1 past each objective's ideal). Measured on the scheduler directly (two workers,
-#: seeds 0 and 1): 0.92 and 0.97; random search at budget 6: 0.20 and 0.31.
+#: seeds 0 and 1, drift off to keep the test short): 0.95 and 0.91 (defaults: 0.92 and 0.97); through
+#: REST with the defaults 0.96; random search at budget 6: 0.20 and 0.31.
 HV_RATIO = 0.85
 
 
 @pytest.mark.slow
 def test_a_two_objective_study_recovers_the_known_front_through_rest(postgres_server):
     with postgres_server.client() as client:
-        study = client.create_study(mo_problem.spec_dict(budget=3.0, seed=0))
+        study = client.create_study(mo_problem.spec_dict(budget=3.0, seed=0, options={"drift": "off"}))
         assert [o.metric for o in study.data.objectives] == ["loss", "cost"]
         workers = [f"w{i}" for i in range(2)]
         while True:
