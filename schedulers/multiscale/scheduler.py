@@ -611,7 +611,7 @@ class MultiScaleCostAwareBO(Scheduler):
             try:
                 front = mo.predicted_front(self.problem.objectives, X, V, self.encoder.at_target(evaluated),
                                            configs, mean_kind=self.mean_kind, interaction=self.interaction,
-                                           fit_max=self.fit_max, fit_iters=self.fit_iters)
+                                           fit_max=self.fit_max, fit_iters=self.fit_iters, risk=self.risk)
             except ModelFittingError:
                 front = []
         if not front:
