@@ -1,5 +1,6 @@
 """Every example study file runs to completion on local Ray with the budget it ships with (issue 13):
-``cost_table.yaml`` (ASHA, MLP, about 15 s on 2 cores), ``multiscale_lm.yaml`` (the flagship on the muP
+``cost_table.yaml`` (ASHA, MLP, about 15 s on 2 cores), ``multi_objective.yaml`` (the flagship on two
+objectives, MLP), ``multiscale_lm.yaml`` (the flagship on the muP
 transformer, about 45 s) and ``random_small.yaml`` (random search, MLP, about 10 s)."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("name", ["cost_table.yaml", "multiscale_lm.yaml", "random_small.yaml"])
+@pytest.mark.parametrize("name", ["cost_table.yaml", "multi_objective.yaml", "multiscale_lm.yaml", "random_small.yaml"])
 def test_example_completes_on_local_ray_with_its_budget(ray_cluster, tmp_path, name):
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'ex.db'}", migrate_on_startup=True,
                               executor="ray", executor_options={"storage_path": str(tmp_path / "ray"),
@@ -48,5 +49,8 @@ def test_example_completes_on_local_ray_with_its_budget(ray_cluster, tmp_path, n
             rec = study.best()
             assert rec.params and rec.size == study.data.target.size and rec.steps == study.data.target.steps
             assert rec.predicted is not None or progress.best_value is not None
+            if study.data.objectives is not None:  # several objectives: the Pareto set, values per objective
+                assert rec.pareto and all(set(p.values) >= {o.metric for o in study.data.objectives}
+                                          for p in rec.pareto)
     finally:
         app.state.executor.close()
