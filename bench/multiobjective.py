@@ -181,7 +181,10 @@ def section(results: Mapping[str, Any]) -> str:
            "median over seeds of the hypervolume ratio of the strategy's Pareto set at the target "
            "(`Scheduler.pareto()`: the flagship's predicted set, the others' measured set), graded by the "
            "configs' true target values, over the true front's (20,000 mixtures; reference point: each "
-           "objective's median over them). 1.0 is the whole front. See `bench/multiobjective.py`. "
+           "objective's median over them). 1.0 is the sampled front; a ratio above 1 beats it (the sample "
+           "is not the exact front). Random search and NSGA-II run only at the target, so 4 target runs buy "
+           "them 4 trials, each at 1B parameters and 19,600 steps; the flagship spends most of it on small "
+           "models. See `bench/multiobjective.py`. "
            f"A short run, because the 2 cores are shared: {len(seeds)} seeds, budget {budget:g} target runs, "
            "2 simulated workers. Reproduce:", "", "```bash", meta["command"],
            f"python -m bench.multiobjective report {results.get('path', 'RESULTS.json')} --readme bench/README.md",
