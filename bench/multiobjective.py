@@ -32,7 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from bench.peers import make_peer, peer_names
+from bench.peers.optuna_nsga2 import OptunaNsga2
 from bench.problems.datamix import COMPONENTS, MAX_STEPS, METRICS, DataMix
 from bench.report import git_commit, loadavg, machine, write_section
 from schedulers import Decision, Problem, Scheduler, make_scheduler
@@ -100,8 +100,8 @@ class Run:
 
 
 def _scheduler(strategy: str, problem: Problem, seed: int) -> Scheduler:
-    if strategy in peer_names():
-        return make_peer(strategy, problem, seed=seed)
+    if strategy == OptunaNsga2.name:
+        return OptunaNsga2(problem, seed=seed)
     return make_scheduler(strategy, problem, seed=seed)
 
 

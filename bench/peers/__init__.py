@@ -19,7 +19,6 @@ PEERS: dict[str, str] = {
     "ray_asha": "bench.peers.ray_tune:RayAsha",
     "ray_hyperband": "bench.peers.ray_tune:RayHyperBand",
     "optuna_tpe_hb": "bench.peers.optuna_tpe:OptunaTpeHyperband",
-    "optuna_nsga2": "bench.peers.optuna_nsga2:OptunaNsga2",
     "dehb": "bench.peers.dehb_peer:Dehb",
     "bohb": "bench.peers.bohb:RayBohb",
     "smac_mf": "bench.peers.smac_peer:SmacMultiFidelity",
