@@ -27,7 +27,7 @@ import yaml
 from pydantic import ValidationError
 
 from api.errors import InvalidArgumentError, ScaleLadderError, TransportError, error_from_response, invalid_argument
-from api.schemas import (BatchResult, Decision, Measurement, Page, Progress, Recommendation, ReportResult,
+from api.schemas import (BatchResult, Decision, Measurement, Page, Progress, Recommendation, ReportResult, RoundResult,
                          ShouldStop, Study, StudySpec, StudyState, SuggestResponse, Trial, TrialState)
 
 
@@ -265,6 +265,12 @@ class StudyHandle:
     def best(self) -> Recommendation:
         """The best parameters for the target fidelity (the scheduler's recommendation)."""
         return self.recommendation()
+
+    def round_result(self) -> RoundResult:
+        """A playbook round's answer (a study with ``round``): per scientific value its best config, the
+        seeds' values at the target and whether it differs from the best beyond seed noise. A study without
+        ``round`` raises ``ConflictError``."""
+        return RoundResult.model_validate(self.client.request("GET", f"/v1/studies/{self.id}/round"))
 
     def progress(self) -> Progress:
         return Progress.model_validate(self.client.request("GET", f"/v1/studies/{self.id}/progress"))

@@ -332,11 +332,50 @@ def study_show(study_id: Annotated[int, typer.Argument(help="Study id.")],
     if rec_error is not None:
         console.print(f"[yellow]no recommendation:[/] {escape(str(rec_error))}")
     if rec is not None:
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.params.items())
+        params = _format_params(rec.params)
         predicted = "n/a" if rec.predicted is None else f"{rec.predicted:.6g}"
         console.print(f"recommendation at ({rec.size}, {rec.steps} steps): {params}; predicted {predicted}")
         for w in rec.warnings:
             console.print(f"[yellow]warning:[/] {escape(w)}")
+
+
+def _format_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _num(value: float | None, fmt: str = ".6g") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+@study_app.command("round")
+def study_round(study_id: Annotated[int, typer.Argument(help="Study id.")],
+                url: Url = "http://127.0.0.1:8000", token: Token = None,
+                as_json: Annotated[bool, typer.Option("--json", help="Print the raw round JSON.")] = False) -> None:
+    """A playbook round's answer: per scientific value, its seeds at the target and the test against the best."""
+    try:
+        with _client(url, token) as client:
+            result = client.get_study(study_id).round_result()
+    except ScaleLadderError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
+        return
+    table = Table(title=f"study {study_id}: playbook round ({result.phase.value}), {result.seeds} seeds per value, "
+                        f"Welch t-test against the best at alpha {result.alpha:g}")
+    for column in (*result.scientific, "mean", "seed std", "seeds", "difference", "p", "distinguishable",
+                   "search trials", "search cost", "config"):
+        table.add_column(column, justify="left" if column in ("config", *result.scientific) else "right")
+    for p in result.points:
+        verdict = "best" if p.best else {True: "yes", False: "no", None: "-"}[p.distinguishable]
+        seeds = f"{len(p.confirmations)}" + (f" +{p.pending} running" if p.pending else "") + \
+            (f" ({p.failed} failed)" if p.failed else "")
+        nuisance = {k: v for k, v in p.params.items() if k not in p.values}
+        table.add_row(*(str(p.values[k]) for k in result.scientific), _num(p.mean), _num(p.std), seeds,
+                      _num(p.difference, "+.4g"), _num(p.p_value, ".3g"), verdict, str(p.search_trials),
+                      f"{p.search_cost:.2f}", _format_params(nuisance))
+    console.print(table)
+    for w in result.warnings + [w for p in result.points if p.best for w in p.warnings]:
+        console.print(f"[yellow]warning:[/] {escape(w)}")
 
 
 @study_app.command("watch")

@@ -5,6 +5,7 @@ import pytest
 import api.schemas as wire
 import schedulers.adaptive as adaptive
 import schedulers.base as base
+import schedulers.playbook as playbook
 import schedulers.problem as problem
 import schedulers.space as space
 
@@ -15,6 +16,8 @@ import schedulers.space as space
     (wire.ParamType, space.ParamType),
     (wire.ParamRole, space.ParamRole),
     (wire.AdaptivePolicyKind, adaptive.PolicyKind),
+    (wire.RoundPhase, playbook.RoundPhase),
+    (wire.RoundTest, playbook.RoundTest),
 ])
 def test_wire_enum_has_the_library_values(wire_enum, library_enum) -> None:
     assert {m.value for m in wire_enum} == {m.value for m in library_enum}
