@@ -336,6 +336,12 @@ class TrialHandle:
         return self.data.start_step
 
     @property
+    def replicate(self) -> int:
+        """0 for a search trial; k > 0 for a confirmation re-run: seed your run with it (a playbook round's
+        seeds 1..k re-run each scientific value's best config)."""
+        return self.data.replicate
+
+    @property
     def adapted(self) -> dict[str, float] | None:
         """An adaptive study's current mixture for this trial (from the hand-out, then from each report's
         answer); ``None`` when the study adapts nothing."""

@@ -122,7 +122,8 @@ class ParamType(str, enum.Enum):
 
 
 class ParamRole(str, enum.Enum):
-    """Tuning-playbook roles: scientific and nuisance parameters are searched, fixed ones are not."""
+    """Tuning-playbook roles: scientific and nuisance parameters are searched, fixed ones are not; a study
+    with a ``round`` tunes the nuisance parameters once per value of the scientific ones (``RoundSpec``)."""
 
     SCIENTIFIC = "scientific"
     NUISANCE = "nuisance"

@@ -53,7 +53,7 @@ def run_workers(study, workers: int = 2) -> None:
             t, steps = live[tid]
             step = next(steps, None)
             size = 1e6 if t.size == "small" else 8e6
-            if step is None or t.report(step, loss(t.params, size, step, t.data.replicate)).value != "continue":
+            if step is None or t.report(step, loss(t.params, size, step, t.replicate)).value != "continue":
                 t.complete()
                 del live[tid]
 
