@@ -39,6 +39,7 @@ app.add_typer(scaling_app, name="scaling")
 DatabaseUrl = Annotated[Optional[str], typer.Option(
     "--database-url", envvar="SCALELADDER_DATABASE_URL",
     help="SQLAlchemy URL (default: an embedded SQLite file in ~/.scaleladder).", show_default=False)]
+StudyId = Annotated[int, typer.Argument(help="Study id.")]
 Url = Annotated[str, typer.Option("--url", envvar="SCALELADDER_URL", help="Service URL.")]
 Token = Annotated[Optional[str], typer.Option("--token", envvar="SCALELADDER_TOKEN", help="API token.",
                                                show_default=False)]
@@ -292,7 +293,7 @@ def study_list(url: Url = "http://127.0.0.1:8000", token: Token = None,
 
 
 @study_app.command("show")
-def study_show(study_id: Annotated[int, typer.Argument(help="Study id.")],
+def study_show(study_id: StudyId,
                url: Url = "http://127.0.0.1:8000", token: Token = None,
                as_json: Annotated[bool, typer.Option("--json", help="Print the raw study JSON.")] = False) -> None:
     """Show a study, why it failed if it did, its progress and its current recommendation."""
@@ -348,7 +349,7 @@ def _num(value: float | None, fmt: str = ".6g") -> str:
 
 
 @study_app.command("round")
-def study_round(study_id: Annotated[int, typer.Argument(help="Study id.")],
+def study_round(study_id: StudyId,
                 url: Url = "http://127.0.0.1:8000", token: Token = None,
                 as_json: Annotated[bool, typer.Option("--json", help="Print the raw round JSON.")] = False) -> None:
     """A playbook round's answer: per scientific value, its seeds at the target and the test against the best."""
@@ -379,7 +380,7 @@ def study_round(study_id: Annotated[int, typer.Argument(help="Study id.")],
 
 
 @study_app.command("watch")
-def study_watch(study_id: Annotated[int, typer.Argument(help="Study id.")],
+def study_watch(study_id: StudyId,
                 url: Url = "http://127.0.0.1:8000", token: Token = None,
                 interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
                 timeout: Annotated[Optional[float], typer.Option(help="Give up after this many seconds.")] = None
@@ -396,7 +397,7 @@ def study_watch(study_id: Annotated[int, typer.Argument(help="Study id.")],
 def _lifecycle(action: str, doc: str) -> None:
     """Register ``study ACTION ID``: one handler for the lifecycle actions the SDK's handle has."""
 
-    def command(study_id: Annotated[int, typer.Argument(help="Study id.")],
+    def command(study_id: StudyId,
                 url: Url = "http://127.0.0.1:8000", token: Token = None) -> None:
         try:
             with _client(url, token) as client:
@@ -417,7 +418,7 @@ for _action, _doc in (("start", "Start a pending study (one created with --no-st
 
 
 @study_app.command("delete")
-def study_delete(study_id: Annotated[int, typer.Argument(help="Study id.")],
+def study_delete(study_id: StudyId,
                  url: Url = "http://127.0.0.1:8000", token: Token = None,
                  yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False
                  ) -> None:
