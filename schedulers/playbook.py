@@ -124,7 +124,8 @@ def design(space: SearchSpace, design_points: int = 3) -> list[dict[str, Any]]:
     n = math.prod(len(v) for _, v in axes)
     if n > MAX_POINTS:
         raise InvalidProblemError(f"the scientific parameters {[a for a, _ in axes]} make {n} points; a round "
-                                  f"takes at most {MAX_POINTS}", field="space")
+                                  f"takes at most {MAX_POINTS} (declare fewer values, e.g. as an ordinal)",
+                                  field="space")
     return [dict(zip([a for a, _ in axes], combo)) for combo in itertools.product(*(v for _, v in axes))]
 
 
