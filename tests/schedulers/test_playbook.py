@@ -149,3 +149,18 @@ def test_round_needs_a_budget_beyond_its_confirmation():
     with pytest.raises(InvalidProblemError) as e:
         PlaybookRound(problem(space=mixture), inner="random")
     assert e.value.field == "space.mix.role"
+
+
+@pytest.mark.slow
+def test_the_flagship_tunes_each_value_and_a_round_over_it_replays():
+    space = [{"name": "arch", "type": "categorical", "choices": ["a", "c"], "role": "scientific"}, SPACE[1]]
+    live = PlaybookRound(problem(budget=8.0, space=space), seed=0, inner="multiscale_bo", seeds=2,
+                         inner_options={"n_init": 2})
+    run(live, max_trials=4)                     # the search only: 4 trials
+    assert {live.point_of(t.params) for t in live.trials.values()} == {0, 1}
+    for inner in live.inners:
+        assert [p.name for p in inner.space.searched] == ["lr"]
+    replayed = PlaybookRound(problem(budget=8.0, space=space), seed=0, inner="multiscale_bo", seeds=2,
+                             inner_options={"n_init": 2}).replay(json.loads(json.dumps(live.events)))
+    assert replayed.snapshot() == live.snapshot()
+    assert replayed.suggest(1) == live.suggest(1)
