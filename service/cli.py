@@ -21,7 +21,7 @@ from rich.table import Table
 
 from api.client import Client, StudyHandle, load_study_spec
 from api.errors import ScaleLadderError
-from api.schemas import StudyState, TrialState
+from api.schemas import ParamRole, StudyState, TrialState
 from service.cli_common import App, console, fail as _fail
 from service.cli_scaling import app as scaling_app
 from service.settings import ExecutorKind
@@ -330,6 +330,9 @@ def study_show(study_id: StudyId,
     console.print(f"trials: {counts}; measurements {progress.n_measurements}; "
                   f"cost {progress.cost_spent:.2f}" + (f"/{progress.max_cost:g}" if progress.max_cost else "")
                   + f"; best at target {best}")
+    if study.data.round is not None:
+        console.print(f"playbook round over {', '.join(p.name for p in study.data.space if p.role is ParamRole.SCIENTIFIC)}"
+                      f" ({study.data.round.seeds} seeds per value): scaleladder study round {study.id}")
     if rec_error is not None:
         console.print(f"[yellow]no recommendation:[/] {escape(str(rec_error))}")
     if rec is not None:

@@ -86,6 +86,9 @@ def test_round_over_rest_answers_the_best_value_and_what_seeds_cannot_tell(serve
     out = CliRunner().invoke(app, ["study", "round", str(study.id)], env=env)
     assert out.exit_code == 0, out.output
     assert "Welch t-test" in out.output and "best" in out.output and "done" in out.output
+    out = CliRunner().invoke(app, ["study", "show", str(study.id)], env=env)
+    assert out.exit_code == 0 and f"playbook round over arch (4 seeds per value): scaleladder study round {study.id}" \
+        in out.output, out.output
     out = CliRunner().invoke(app, ["study", "round", str(study.id), "--json"], env=env)
     assert json.loads(out.output)["best"] == result.best
 
