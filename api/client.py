@@ -27,7 +27,8 @@ import yaml
 from pydantic import ValidationError
 
 from api.errors import InvalidArgumentError, ScaleLadderError, TransportError, error_from_response, invalid_argument
-from api.schemas import (BatchResult, Decision, Measurement, Page, ParetoPoint, Progress, Recommendation, ReportResult,
+from api.schemas import (BatchResult, Decision, Measurement, Page, ParetoPoint, Progress, Recommendation,
+                         ReportResult, RoundResult,
                          ShouldStop, Study, StudySpec, StudyState, SuggestResponse, Trial, TrialState)
 
 
@@ -270,6 +271,11 @@ class StudyHandle:
         """A multi-objective study's Pareto set at the target (values per objective, best in the primary
         objective first); ``[]`` for a single-objective study."""
         return list(self.recommendation().pareto or [])
+    def round_result(self) -> RoundResult:
+        """A playbook round's answer (a study with ``round``): per scientific value its best config, the
+        seeds' values at the target and whether it differs from the best beyond seed noise. A study without
+        ``round`` raises ``ConflictError``."""
+        return RoundResult.model_validate(self.client.request("GET", f"/v1/studies/{self.id}/round"))
 
     def progress(self) -> Progress:
         return Progress.model_validate(self.client.request("GET", f"/v1/studies/{self.id}/progress"))
@@ -333,6 +339,12 @@ class TrialHandle:
     @property
     def start_step(self) -> int:
         return self.data.start_step
+
+    @property
+    def replicate(self) -> int:
+        """0 for a search trial; k > 0 for a confirmation re-run: seed your run with it (a playbook round's
+        seeds 1..k re-run each scientific value's best config)."""
+        return self.data.replicate
 
     @property
     def adapted(self) -> dict[str, float] | None:

@@ -129,7 +129,8 @@ class ParamType(str, enum.Enum):
 
 
 class ParamRole(str, enum.Enum):
-    """Tuning-playbook roles: scientific and nuisance parameters are searched, fixed ones are not."""
+    """Tuning-playbook roles: scientific and nuisance parameters are searched, fixed ones are not; a study
+    with a ``round`` tunes the nuisance parameters once per value of the scientific ones (``RoundSpec``)."""
 
     SCIENTIFIC = "scientific"
     NUISANCE = "nuisance"
@@ -141,6 +142,20 @@ class AdaptivePolicyKind(str, enum.Enum):
 
     EXP3 = "exp3"                      # Online Data Mixing: an EXP3 bandit whose reward is the domain's loss
     LEARNABLE_LOSS = "learnable_loss"  # domains weighted by remaining learnable loss from per-domain laws
+
+
+class RoundPhase(str, enum.Enum):
+    """Where a playbook round is (mirrors ``schedulers.playbook.RoundPhase``)."""
+
+    SEARCH = "search"            # tuning the nuisance parameters of every scientific value
+    CONFIRMING = "confirming"    # re-running each value's best config at the target with other seeds
+    DONE = "done"                # every seed ended
+
+
+class RoundTest(str, enum.Enum):
+    """The test a round tells differences from seed noise with (mirrors ``schedulers.playbook.RoundTest``)."""
+
+    WELCH_T = "welch_t"          # two-sided Welch t-test of a value's seeds against the best value's
 
 
 class CostKind(str, enum.Enum):
@@ -329,6 +344,17 @@ class AdaptiveSpec(_Model):
                                   description="policy hyperparameter -> the space parameter it is read from")
 
 
+class RoundSpec(_Model):
+    """A playbook round (``schedulers/playbook.py``; docs/usage.md, "Playbook rounds"): which value of the
+    space's scientific parameters is best, with the nuisance parameters tuned for each by the study's
+    scheduler. ``seeds`` x values target runs of ``budget.max_cost`` are set aside to re-run each value's
+    best config at the target; the rest is searched, in equal shares."""
+
+    seeds: int = Field(3, ge=1, le=100, description="re-runs of each value's best config at the target")
+    design_points: int = Field(3, ge=1, le=16, description="values studied of each float scientific parameter")
+    alpha: float = Field(0.05, gt=0, lt=1, description="level of the test against the best value")
+
+
 class StudySpec(_Model):
     """What a user submits to create a study (``POST /v1/studies``). The tenant comes from the token."""
 
@@ -347,6 +373,7 @@ class StudySpec(_Model):
     scheduler: SchedulerSpec = Field(default_factory=SchedulerSpec)
     workload: WorkloadSpec | None = None
     adaptive: AdaptiveSpec | None = None
+    round: RoundSpec | None = None
 
     @model_validator(mode="after")
     def _primary_objective(self) -> "StudySpec":
@@ -359,6 +386,9 @@ class StudySpec(_Model):
                 raise ValueError(f"objectives name the metric {sorted(n for n in names if names.count(n) > 1)[0]!r} "
                                  "twice")
             self.objective = self.objectives[0]
+        if self.round is not None and (len(self.all_objectives) > 1 or self.constraints):
+            raise ValueError("a playbook round compares its values on one objective: it takes neither several "
+                             "objectives nor constraints")
         return self
 
     @property
@@ -567,6 +597,42 @@ class Recommendation(_Model):
     warnings: list[str] = Field(default_factory=list)
     objectives: list[str] = Field(default_factory=list, description="the objectives' metrics, primary first")
     pareto: list[ParetoPoint] | None = None
+
+
+class RoundPoint(_Model):
+    """One value of the scientific parameters in a round: its best config and the seeds that re-ran it."""
+
+    values: dict[str, Any] = Field(description="the scientific parameters' values")
+    params: dict[str, Any] = Field(description="its best config (the one its seeds run)")
+    predicted: WireFloat | None = Field(None, description="the scheduler's prediction at the target")
+    predicted_std: float | None = None
+    search_trials: int
+    search_cost: float = Field(description="spent tuning it, in target runs")
+    confirmations: list[WireFloat] = Field(description="the ended seeds' values at the target")
+    failed: int = 0
+    pending: int = 0
+    mean: WireFloat | None = None
+    std: float | None = Field(None, description="sample std of the confirmations: the seed spread")
+    best: bool = False
+    difference: WireFloat | None = Field(None, description="mean - the best value's mean")
+    p_value: float | None = None
+    distinguishable: bool | None = Field(None, description="p_value < alpha; null: the best, or too few seeds")
+    warnings: list[str] = Field(default_factory=list, description="search-border warnings of its nuisance parameters")
+
+
+class RoundResult(_Model):
+    """A playbook round's answer (``GET /v1/studies/{id}/round``)."""
+
+    study_id: int
+    scientific: list[str]
+    phase: RoundPhase
+    seeds: int
+    alpha: float
+    test: RoundTest
+    points: list[RoundPoint]
+    best: int | None = Field(None, description="index into points")
+    search_budget: float = Field(description="target runs for the search (max_cost less the seeds)")
+    warnings: list[str] = Field(default_factory=list)
 
 
 class ProgressPoint(_Model):

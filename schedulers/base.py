@@ -197,11 +197,19 @@ class Scheduler(abc.ABC):
         trial_id, steps = choice
         return self._apply_resume(trial_id, int(steps))
 
-    def confirm(self, k: int) -> list[Suggestion]:
-        """Tuning-playbook confirmation: re-run the recommendation at the target with ``k`` new seeds."""
-        rec = self.recommend()
-        return [self._apply_suggest(len(self.trials), dict(rec.params), self.problem.target.size,
-                                    self.problem.target.steps, i + 1) for i in range(k)]
+    def confirm(self, k: int, params: Mapping[str, Any] | None = None, first: int = 1) -> list[Suggestion]:
+        """Tuning-playbook confirmation: re-run ``params`` (default: the recommendation) at the target with
+        ``k`` other seeds, ``replicate`` = ``first``, ``first + 1``, ... (a playbook round,
+        ``schedulers/playbook.py``, confirms each point's best config this way)."""
+        config = dict(self.recommend().params if params is None else params)
+        return [self._apply_suggest(len(self.trials), dict(config), self.problem.target.size,
+                                    self.problem.target.steps, first + i) for i in range(k)]
+
+    @property
+    def done(self) -> bool:
+        """Whether the scheduler will hand out nothing more, whatever is reported (a playbook round whose
+        seeds all ended); the service then completes the study. Most schedulers are never done."""
+        return False
 
     # ---------------------------------------------------------------- tell
     def report(self, trial_id: int, step: int, value: float, elapsed: float | None = None,

@@ -13,7 +13,8 @@ the service can hand a study's space over without this package importing ``api``
     {"name": "seq_len", "type": "fixed", "value": 512}
 
 Every parameter may carry ``role``: ``scientific``, ``nuisance`` (both are searched) or ``fixed``
-(a ``fixed`` parameter always takes ``value``), as in the tuning playbook.
+(a ``fixed`` parameter always takes ``value``), as in the tuning playbook. A playbook round
+(``schedulers/playbook.py``) tunes the nuisance parameters once per value of the scientific ones.
 
 A mixture group yields one config key per component; the components are non-negative and sum to 1.
 A conditional parameter is absent from a config when its parent's value is not in ``values``.

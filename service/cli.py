@@ -21,7 +21,7 @@ from rich.table import Table
 
 from api.client import Client, StudyHandle, load_study_spec
 from api.errors import ScaleLadderError
-from api.schemas import StudyState, TrialState
+from api.schemas import ParamRole, StudyState, TrialState
 from service.cli_common import App, console, fail as _fail
 from service.cli_scaling import app as scaling_app
 from service.settings import ExecutorKind
@@ -39,6 +39,7 @@ app.add_typer(scaling_app, name="scaling")
 DatabaseUrl = Annotated[Optional[str], typer.Option(
     "--database-url", envvar="SCALELADDER_DATABASE_URL",
     help="SQLAlchemy URL (default: an embedded SQLite file in ~/.scaleladder).", show_default=False)]
+StudyId = Annotated[int, typer.Argument(help="Study id.")]
 Url = Annotated[str, typer.Option("--url", envvar="SCALELADDER_URL", help="Service URL.")]
 Token = Annotated[Optional[str], typer.Option("--token", envvar="SCALELADDER_TOKEN", help="API token.",
                                                show_default=False)]
@@ -292,7 +293,7 @@ def study_list(url: Url = "http://127.0.0.1:8000", token: Token = None,
 
 
 @study_app.command("show")
-def study_show(study_id: Annotated[int, typer.Argument(help="Study id.")],
+def study_show(study_id: StudyId,
                url: Url = "http://127.0.0.1:8000", token: Token = None,
                as_json: Annotated[bool, typer.Option("--json", help="Print the raw study JSON.")] = False) -> None:
     """Show a study, why it failed if it did, its progress and its current recommendation."""
@@ -329,10 +330,13 @@ def study_show(study_id: Annotated[int, typer.Argument(help="Study id.")],
     console.print(f"trials: {counts}; measurements {progress.n_measurements}; "
                   f"cost {progress.cost_spent:.2f}" + (f"/{progress.max_cost:g}" if progress.max_cost else "")
                   + f"; best at target {best}")
+    if study.data.round is not None:
+        console.print(f"playbook round over {', '.join(p.name for p in study.data.space if p.role is ParamRole.SCIENTIFIC)}"
+                      f" ({study.data.round.seeds} seeds per value): scaleladder study round {study.id}")
     if rec_error is not None:
         console.print(f"[yellow]no recommendation:[/] {escape(str(rec_error))}")
     if rec is not None:
-        params = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in rec.params.items())
+        params = _format_params(rec.params)
         predicted = "n/a" if rec.predicted is None else f"{rec.predicted:.6g}"
         console.print(f"recommendation at ({rec.size}, {rec.steps} steps): {params}; predicted {predicted}")
         for w in rec.warnings:
@@ -358,8 +362,47 @@ def _pareto_table(rec: Any) -> Table:
     return table
 
 
+def _format_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def _num(value: float | None, fmt: str = ".6g") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+@study_app.command("round")
+def study_round(study_id: StudyId,
+                url: Url = "http://127.0.0.1:8000", token: Token = None,
+                as_json: Annotated[bool, typer.Option("--json", help="Print the raw round JSON.")] = False) -> None:
+    """A playbook round's answer: per scientific value, its seeds at the target and the test against the best."""
+    try:
+        with _client(url, token) as client:
+            result = client.get_study(study_id).round_result()
+    except ScaleLadderError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(result.model_dump(mode="json"), indent=2))
+        return
+    table = Table(title=f"study {study_id}: playbook round ({result.phase.value}), {result.seeds} seeds per value, "
+                        f"Welch t-test against the best at alpha {result.alpha:g}")
+    for column in (*result.scientific, "mean", "seed std", "seeds", "difference", "p", "distinguishable",
+                   "search trials", "search cost", "config"):
+        table.add_column(column, justify="left" if column in ("config", *result.scientific) else "right")
+    for p in result.points:
+        verdict = "best" if p.best else {True: "yes", False: "no", None: "-"}[p.distinguishable]
+        seeds = f"{len(p.confirmations)}" + (f" +{p.pending} running" if p.pending else "") + \
+            (f" ({p.failed} failed)" if p.failed else "")
+        nuisance = {k: v for k, v in p.params.items() if k not in p.values}
+        table.add_row(*(str(p.values[k]) for k in result.scientific), _num(p.mean), _num(p.std), seeds,
+                      _num(p.difference, "+.4g"), _num(p.p_value, ".3g"), verdict, str(p.search_trials),
+                      f"{p.search_cost:.2f}", _format_params(nuisance))
+    console.print(table)
+    for w in result.warnings + [w for p in result.points if p.best for w in p.warnings]:
+        console.print(f"[yellow]warning:[/] {escape(w)}")
+
+
 @study_app.command("watch")
-def study_watch(study_id: Annotated[int, typer.Argument(help="Study id.")],
+def study_watch(study_id: StudyId,
                 url: Url = "http://127.0.0.1:8000", token: Token = None,
                 interval: Annotated[float, typer.Option(help="Seconds between polls.")] = 1.0,
                 timeout: Annotated[Optional[float], typer.Option(help="Give up after this many seconds.")] = None
@@ -376,7 +419,7 @@ def study_watch(study_id: Annotated[int, typer.Argument(help="Study id.")],
 def _lifecycle(action: str, doc: str) -> None:
     """Register ``study ACTION ID``: one handler for the lifecycle actions the SDK's handle has."""
 
-    def command(study_id: Annotated[int, typer.Argument(help="Study id.")],
+    def command(study_id: StudyId,
                 url: Url = "http://127.0.0.1:8000", token: Token = None) -> None:
         try:
             with _client(url, token) as client:
@@ -397,7 +440,7 @@ for _action, _doc in (("start", "Start a pending study (one created with --no-st
 
 
 @study_app.command("delete")
-def study_delete(study_id: Annotated[int, typer.Argument(help="Study id.")],
+def study_delete(study_id: StudyId,
                  url: Url = "http://127.0.0.1:8000", token: Token = None,
                  yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False
                  ) -> None:

@@ -17,17 +17,18 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from api.schemas import (Decision, MeasurementCreate, ParetoPoint, Recommendation, ReportResult, StudySpec,
-                         StudyState, TrialState)
+from api.schemas import (Decision, MeasurementCreate, ParetoPoint, Recommendation, ReportResult, RoundResult,
+                         StudySpec, StudyState, TrialState)
 from schedulers import InvalidProblemError, InvalidSpaceError, Problem, Scheduler, make_cost_model, make_scheduler
 from schedulers.base import Decision as SchedulerDecision
+from schedulers.playbook import PlaybookRound
 from service.adaptation import StudyAdaptation, build_adaptive
 from service.errors import ConflictError, InvalidArgumentError
 from service.models import StudyRow, TrialRow, utcnow
@@ -134,7 +135,11 @@ def build_problem(spec: StudySpec) -> Problem:
 
 
 def build_scheduler(spec: StudySpec, problem: Problem) -> Scheduler:
+    """The study's scheduler; a study with a ``round`` runs its scheduler inside a :class:`PlaybookRound`."""
     try:
+        if spec.round is not None:
+            return PlaybookRound(problem, seed=spec.scheduler.seed, inner=spec.scheduler.name,
+                                 inner_options=spec.scheduler.options, **spec.round.model_dump())
         return make_scheduler(spec.scheduler.name, problem, seed=spec.scheduler.seed, **spec.scheduler.options)
     except (InvalidProblemError, InvalidSpaceError) as e:
         raise InvalidArgumentError(e.message, field=e.field or "scheduler") from None
@@ -345,8 +350,16 @@ class StudyRuntime:
         return False
 
     def _trials_exhausted(self) -> bool:
-        left = self._trial_budget_left()
-        return left == 0 and not any(t.state.is_live for t in self.sched.trials.values())
+        """Nothing is live and nothing new will be handed out: the trial budget is used up, or the
+        scheduler is done (a playbook round whose seeds ended)."""
+        if any(t.state.is_live for t in self.sched.trials.values()):
+            return False
+        return self.sched.done or self._trial_budget_left() == 0
+
+    def _study_exhausted(self) -> bool:
+        """:meth:`_trials_exhausted` with no paused trial left to resume (a done scheduler resumes none)."""
+        return self._trials_exhausted() and (self.sched.done or not any(
+            t.state is TrialState.PAUSED for t in self.trials.unfinished(self.study.id)))
 
     # -- ask -----------------------------------------------------------------------------------
     def suggest(self, client_id: str, count: int, lease_seconds: float | None = None) -> list[TrialRow]:
@@ -499,8 +512,7 @@ class StudyRuntime:
         study.n_measurements = (study.n_measurements or 0) + inserted
         if study.state is StudyState.RUNNING:
             self.enforce_budget(now)
-            if study.state is StudyState.RUNNING and sched is not None and self._trials_exhausted() \
-                    and not any(t.state is TrialState.PAUSED for t in self.trials.unfinished(study.id)):
+            if study.state is StudyState.RUNNING and sched is not None and self._study_exhausted():
                 self.finish(StudyState.COMPLETED, now)
         # the answer per trial reflects the study ending, too
         states = {row.id: row.state for row, _ in items}
@@ -615,8 +627,7 @@ class StudyRuntime:
         return row
 
     def _after_trial_end(self, now: datetime) -> None:
-        if self.study.state is StudyState.RUNNING and not self.enforce_budget(now) and self._trials_exhausted() \
-                and not any(t.state is TrialState.PAUSED for t in self.trials.unfinished(self.study.id)):
+        if self.study.state is StudyState.RUNNING and not self.enforce_budget(now) and self._study_exhausted():
             self.finish(StudyState.COMPLETED, now)
 
     # -- results -------------------------------------------------------------------------------
@@ -639,3 +650,11 @@ class StudyRuntime:
                               steps=int(rec.steps), predicted=predicted, std=std, trial_id=trial_id,
                               warnings=list(rec.warnings), objectives=self.problem.objectives.names,
                               pareto=pareto)
+
+    def round_result(self) -> RoundResult:
+        """A playbook round's answer; a study without ``round`` is a 409."""
+        sched = self.sched
+        if not isinstance(sched, PlaybookRound):
+            raise ConflictError(f"study {self.study.id} is not a playbook round (its spec has no 'round')",
+                                field="round")
+        return RoundResult.model_validate({**asdict(sched.round_result()), "study_id": self.study.id})

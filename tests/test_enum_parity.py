@@ -6,6 +6,7 @@ import api.schemas as wire
 import schedulers.adaptive as adaptive
 import schedulers.base as base
 import schedulers.objectives as objectives
+import schedulers.playbook as playbook
 import schedulers.problem as problem
 import schedulers.space as space
 
@@ -17,6 +18,8 @@ import schedulers.space as space
     (wire.ParamRole, space.ParamRole),
     (wire.AdaptivePolicyKind, adaptive.PolicyKind),
     (wire.ConstraintOp, objectives.ConstraintOp),
+    (wire.RoundPhase, playbook.RoundPhase),
+    (wire.RoundTest, playbook.RoundTest),
 ])
 def test_wire_enum_has_the_library_values(wire_enum, library_enum) -> None:
     assert {m.value for m in wire_enum} == {m.value for m in library_enum}

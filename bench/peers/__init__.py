@@ -30,7 +30,14 @@ PEERS: dict[str, str] = {
 }
 
 #: peer name -> the exact install / import error that keeps it out of this environment
-PEER_ERRORS: dict[str, str] = {}
+_NEPS_ERROR = ("`pip install neural-pipeline-search` (0.17.0, checked with --dry-run on 2026-12-03) would replace "
+               "torch 2.13.0+cpu with 2.14.1 (through torchvision 0.29.1, with the CUDA 13 wheels), gpytorch 1.15.2 "
+               "with its pin gpytorch==1.13.0 and so botorch 0.18.1 (the BoTorch peers') with 0.12.0; not "
+               "installed (an install with --no-deps on these versions is untried)")
+PEER_ERRORS: dict[str, str] = {
+    "neps_priorband": _NEPS_ERROR,
+    "neps_bo": _NEPS_ERROR,
+}
 
 
 class PeerUnavailableError(ImportError):

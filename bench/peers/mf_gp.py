@@ -15,7 +15,8 @@ Hyperparameter fits follow a schedule, because a marginal-likelihood fit is near
 CPU time (measured on datamix, budget 1: 297 of 342 s in 93 fits of about 230 L-BFGS steps each, a third of
 them for ``recommend``). Fit ``g`` ("generation") is made when the model-based pick number
 ``g * refit_every`` is proposed, on the data of the event history up to that pick, warm-started from fit
-``g - 1``; every suggestion and recommendation in between conditions the latest fit's hyperparameters on all
+``g - 1`` (from the initial hyperparameters when fit ``g - 1`` has a collapsed kernel, see
+:func:`collapsed`); every suggestion and recommendation in between conditions the latest fit's hyperparameters on all
 the data seen so far (an exact GP posterior, no optimisation). ``refit_every=1`` refits before every pick,
 as the original methods do. A fit is a pure function of an event-history prefix and the seed, so a seed
 reproduces a run and a replayed history gives the same next suggestion as the live one; fits are made
@@ -55,6 +56,33 @@ def torch_seed(seed: int) -> Iterator[None]:
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         yield
+
+
+#: below this output scale (standardised units: a signal variance of 1e-4 of the data's) a fitted kernel
+#: explains nothing and the model is its mean function alone
+COLLAPSED_OUTPUTSCALE = 1e-4
+
+
+def collapsed(state: dict[str, Any]) -> bool:
+    """Whether fitted hyperparameters ``state`` (a model's state dict) have a collapsed kernel: some
+    ``raw_outputscale`` at an output scale below :data:`COLLAPSED_OUTPUTSCALE`.
+
+    Such a fit must not warm-start the next one. The output scale is ``softplus(raw)``: at the raw values
+    a collapse reaches (about -22 for 3e-10) the gradient of the marginal likelihood with respect to
+    ``raw`` carries a factor ``sigmoid(raw)`` of about 3e-10, so L-BFGS never moves it and every later
+    fit stays the mean function alone. Seen on steplaw (MFMS-GP, seed 0): the first fit, on the 6 points
+    of the 5 initial trials, is explained exactly by the linear mean (5 weights), the output scale went to
+    3e-10, and every later generation kept 3.16e-10 while a fit from the initial hyperparameters on the
+    same final data found 7.3. A linear model has its minimum at a vertex of the unit cube, so every
+    pick and the recommendation were corners of the (lr, bs) grid.
+    """
+    import torch
+
+    for name, value in state.items():
+        if name.endswith("raw_outputscale"):
+            if bool((torch.nn.functional.softplus(value.detach()) < COLLAPSED_OUTPUTSCALE).any()):
+                return True
+    return False
 
 
 class MultiFidelityGPPeer(Scheduler, abc.ABC):
@@ -203,6 +231,8 @@ class MultiFidelityGPPeer(Scheduler, abc.ABC):
                 continue
             seed = int(np.random.SeedSequence([self.seed, 7, k]).generate_state(1)[0])
             warm = next((h for h in reversed(self._generations) if h is not None), None)
+            if warm is not None and collapsed(warm):
+                warm = None  # a dead kernel cannot come back from a warm start (see collapsed)
             model = self._fit(data, seed, warm)
             self._generations.append({name: v.detach().clone() for name, v in model.state_dict().items()})
         return self._generations[g]

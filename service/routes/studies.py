@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.schemas import (BatchResult, Measurement, MeasurementBatch, Page, Progress, Recommendation, Study, StudySpec, StudyState,
-                         SuggestRequest, SuggestResponse, Trial, TrialState)
+from api.schemas import (BatchResult, Measurement, MeasurementBatch, Page, Progress, Recommendation, RoundResult, Study,
+                         StudySpec, StudyState, SuggestRequest, SuggestResponse, Trial, TrialState)
 from service.deps import (CacheDep, CommitBeforeResponseRoute, ExecutorDep, ScalingFitsDep, SessionDep, SettingsDep,
                           TenantDep)
 from service.errors import ERROR_RESPONSES, NotFoundError
@@ -166,6 +166,14 @@ def report_batch(study_id: StudyId, body: MeasurementBatch, request: Request, se
             summary="The best parameters at the target fidelity")
 def recommendation(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep) -> Recommendation:
     return _runtime(session, tenant, study_id, cache).recommend()
+
+
+@router.get("/{study_id}/round", response_model=RoundResult,
+            summary="A playbook round's answer: the best scientific value, each value's seeds and test")
+def round_result(study_id: StudyId, session: SessionDep, tenant: TenantDep, cache: CacheDep) -> RoundResult:
+    """Per value of the scientific parameters: its best config, the seeds that re-ran it at the target and
+    whether it differs from the best value beyond seed noise. 409 for a study without ``round``."""
+    return _runtime(session, tenant, study_id, cache).round_result()
 
 
 @router.get("/{study_id}/progress", response_model=Progress, summary="Budget spent and best-so-far over cost")

@@ -1,7 +1,8 @@
 """Every example study file runs to completion on local Ray with the budget it ships with (issue 13):
-``cost_table.yaml`` (ASHA, MLP, about 15 s on 2 cores), ``multi_objective.yaml`` (the flagship on two
-objectives, MLP), ``multiscale_lm.yaml`` (the flagship on the muP
-transformer, about 45 s) and ``random_small.yaml`` (random search, MLP, about 10 s)."""
+``cost_table.yaml`` (ASHA, MLP, about 15 s on 2 cores), ``multiscale_lm.yaml`` (the flagship on the muP
+transformer, about 45 s), ``random_small.yaml`` (random search, MLP, about 10 s), ``playbook_round.yaml``
+(a playbook round over Hyperband, MLP, about 20 s; it ends with every batch size's seeds run at the target)
+and ``multi_objective.yaml`` (the flagship on two objectives, MLP; it ends with a Pareto set)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from api.client import Client
-from api.schemas import StudyState, TrialState
+from api.schemas import RoundPhase, StudyState, TrialState
 from service.app import create_app
 from service.db import transaction
 from service.repositories import TokenRepository
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.slow
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("name", ["cost_table.yaml", "multi_objective.yaml", "multiscale_lm.yaml", "random_small.yaml"])
+@pytest.mark.parametrize("name", ["cost_table.yaml", "multiscale_lm.yaml", "random_small.yaml", "playbook_round.yaml",
+                                  "multi_objective.yaml"])
 def test_example_completes_on_local_ray_with_its_budget(ray_cluster, tmp_path, name):
     app = create_app(Settings(database_url=f"sqlite:///{tmp_path / 'ex.db'}", migrate_on_startup=True,
                               executor="ray", executor_options={"storage_path": str(tmp_path / "ray"),
@@ -52,5 +54,9 @@ def test_example_completes_on_local_ray_with_its_budget(ray_cluster, tmp_path, n
             if study.data.objectives is not None:  # several objectives: the Pareto set, values per objective
                 assert rec.pareto and all(set(p.values) >= {o.metric for o in study.data.objectives}
                                           for p in rec.pareto)
+            if study.data.round is not None:
+                result = study.round_result()
+                assert result.phase is RoundPhase.DONE and result.best is not None
+                assert all(len(p.confirmations) == study.data.round.seeds for p in result.points)
     finally:
         app.state.executor.close()

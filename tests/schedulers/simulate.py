@@ -24,7 +24,7 @@ from schedulers.space import SearchSpace
 MIXED_SPACE = [
     {"name": "lr", "type": "float", "low": 1e-4, "high": 1.0, "log": True},
     {"name": "layers", "type": "int", "low": 1, "high": 4},
-    {"name": "optimizer", "type": "categorical", "choices": ["adam", "sgd"]},
+    {"name": "optimizer", "type": "categorical", "choices": ["adam", "sgd"], "role": "scientific"},
     {"name": "momentum", "type": "float", "low": 0.5, "high": 0.99,
      "condition": {"parent": "optimizer", "values": ["sgd"]}},
     {"name": "mix", "type": "mixture", "components": ["web", "code", "books"]},

@@ -15,17 +15,29 @@ import pytest
 
 from schedulers import Decision, IllegalTransitionError, TrialState
 from schedulers.problem import Direction
+from schedulers.playbook import PlaybookRound
 from schedulers.registry import make_scheduler, scheduler_names
 
 from tests.schedulers.simulate import Fault, check_suggestion, drive, make_problem, report_steps
 
-NAMES = scheduler_names()
+#: a playbook round (schedulers/playbook.py) wraps a registered scheduler; it is checked here over ASHA
+ROUND = "playbook"
+NAMES = scheduler_names() + [ROUND]
 MAX_TRIALS = 8
 
 #: per-scheduler options that keep a contract run cheap (unknown names run with their defaults)
 SMALL_RUN_OPTIONS: dict[str, dict] = {
     "gp_target": {"n_init": 4, "n_candidates": 128},
+    # make_problem has no budget: the round searches 1.5 target runs over its two points (optimizer is
+    # scientific in MIXED_SPACE), then confirms each with 2 seeds
+    ROUND: {"inner": "asha", "seeds": 2, "search_budget": 1.5},
 }
+
+
+def build(name: str, problem, seed: int = 0, **options):
+    if name == ROUND:
+        return PlaybookRound(problem, seed=seed, **options)
+    return make_scheduler(name, problem, seed=seed, **options)
 
 
 def canonical(snapshot: dict) -> str:
@@ -34,7 +46,7 @@ def canonical(snapshot: dict) -> str:
 
 
 def new(name: str, seed: int = 0, problem=None):
-    return make_scheduler(name, problem or make_problem(), seed=seed, **SMALL_RUN_OPTIONS.get(name, {}))
+    return build(name, problem or make_problem(), seed=seed, **SMALL_RUN_OPTIONS.get(name, {}))
 
 
 def test_registry_holds_the_baselines():
@@ -113,7 +125,7 @@ def test_unknown_option_and_unknown_trial_are_typed_errors(name):
     from schedulers import InvalidProblemError, UnknownTrialError
 
     with pytest.raises(InvalidProblemError):
-        make_scheduler(name, make_problem(), seed=0, no_such_option=1)
+        build(name, make_problem(), seed=0, **SMALL_RUN_OPTIONS.get(name, {}), no_such_option=1)
     with pytest.raises(UnknownTrialError):
         new(name).report(99, 3, 1.0)
 

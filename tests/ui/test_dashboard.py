@@ -149,3 +149,23 @@ def test_dashboard_draws_a_running_study_from_its_rest_data(sqlite_server, brows
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 20_000
     print(f"dashboard screenshot: {shot}")
+
+
+def test_dashboard_shows_a_playbook_rounds_answer(sqlite_server, browser_page):
+    from tests.api.test_round import ROUND_SPEC, run_workers
+
+    client = sqlite_server.client("dashboard-round")
+    study = client.create_study({**ROUND_SPEC, "name": "round-ui"})
+    run_workers(study)
+    result = study.round_result()
+    page = browser_page
+    _sign_in(page, sqlite_server.url, sqlite_server.token("dashboard-round"))
+    page.locator(f"#study-rows tr[data-study-id='{study.id}'] a").click()
+    sync_api.expect(page.locator("#round")).to_be_visible(timeout=WAIT_MS)
+    sync_api.expect(page.locator("#round-body")).to_contain_text("Welch t-test", timeout=WAIT_MS)
+    rows = page.locator("#round-body tbody tr")
+    assert rows.count() == len(result.points)
+    best = result.points[result.best]
+    cells = page.locator("#round-body tbody tr[data-best='true'] td").all_inner_texts()
+    assert cells[0] == best.values["arch"] and cells[4] == "best"
+    assert not page.errors, page.errors

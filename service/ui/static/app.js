@@ -141,7 +141,9 @@ async function showStudy(id) {
         get(`/v1/studies/${id}`), get(`/v1/studies/${id}/progress`),
         all(`/v1/studies/${id}/trials`), all(`/v1/studies/${id}/measurements`)]);
       const rec = await get(`/v1/studies/${id}/recommendation`).catch((e) => { if (failed(e)) throw e; return { error: e.message }; });
+      const round = study.round ? await get(`/v1/studies/${id}/round`).catch((e) => { if (failed(e)) throw e; return { error: e.message }; }) : null;
       if (mine !== generation) return;
+      renderRound(round);
       if (!rec.error && finite(rec.predicted) && predictions.at(-1)?.[0] !== progress.cost_spent) {
         const sd = finite(rec.std) ? rec.std : 0;
         predictions.push([progress.cost_spent, rec.predicted, rec.predicted - sd, rec.predicted + sd]);
@@ -206,6 +208,32 @@ function renderRecommendation(rec, study) {
     h("div", { class: "muted" }, `at ${rec.size}, ${rec.steps} steps` + (rec.trial_id ? ` · from trial ${rec.trial_id}` : "")),
     h("table", { class: "rec-table" }, h("tbody", {}, rows)),
     rec.warnings.length ? h("ul", { class: "warnings" }, rec.warnings.map((w) => h("li", {}, w))) : null,
+  ].filter(Boolean));
+}
+
+function renderRound(round) {
+  $("round").hidden = !round;
+  if (!round) return;
+  const body = $("round-body");
+  if (round.error) { body.replaceChildren(h("span", { class: "muted" }, round.error)); return; }
+  const verdict = (p) => p.best ? "best" : p.distinguishable === null ? "–" : p.distinguishable ? "yes" : "no";
+  const rows = round.points.map((p) => h("tr", { "data-best": String(p.best) },
+    ...round.scientific.map((k) => h("td", {}, String(p.values[k]))),
+    h("td", { class: "num" }, finite(p.mean) ? num(p.mean) : "–", finite(p.std) ? h("small", {}, ` ± ${num(p.std, 2)}`) : null),
+    h("td", { class: "num" }, `${p.confirmations.length}` + (p.pending ? ` +${p.pending}` : "") + (p.failed ? ` (${p.failed} failed)` : "")),
+    h("td", { class: "num" }, finite(p.p_value) ? num(p.p_value, 3) : "–"),
+    h("td", {}, verdict(p)),
+    h("td", { class: "num" }, `${p.search_trials} · ${num(p.search_cost, 3)}`),
+    h("td", {}, Object.entries(p.params).filter(([k]) => !(k in p.values))
+      .map(([k, v]) => `${k}=${typeof v === "number" ? num(v, 4) : v}`).join(", "))));
+  const warnings = [...round.warnings, ...round.points.filter((p) => p.best).flatMap((p) => p.warnings)];
+  body.replaceChildren(...[
+    h("div", { class: "muted" }, `${round.phase} · ${round.seeds} seeds per value · Welch t-test against the best at alpha ${round.alpha}`),
+    h("table", { class: "grid-table" },
+      h("thead", {}, h("tr", {}, ...round.scientific.map((k) => h("th", {}, k)),
+        ...["mean ± seed std", "seeds", "p", "distinguishable", "search trials · cost", "config"].map((c) => h("th", {}, c)))),
+      h("tbody", {}, rows)),
+    warnings.length ? h("ul", { class: "warnings" }, warnings.map((w) => h("li", {}, w))) : null,
   ].filter(Boolean));
 }
 
