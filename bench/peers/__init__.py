@@ -37,6 +37,14 @@ _NEPS_ERROR = ("`pip install neural-pipeline-search` (0.17.0, checked with --dry
 PEER_ERRORS: dict[str, str] = {
     "neps_priorband": _NEPS_ERROR,
     "neps_bo": _NEPS_ERROR,
+    "vizier_default": (
+        "`pip install 'google-vizier[jax]==0.1.24'` (tried on 2026-12-03, 68 s, torch / numpy / scipy untouched) "
+        "resolves jax 0.10.2 next to its pin equinox==0.11.7, and `import vizier._src.algorithms.designers"
+        ".gp_ucb_pe` then fails: AttributeError: module 'jax.core' has no attribute 'Primitive'; with "
+        "jax==0.4.38 / jaxlib==0.4.38 added (65 s more) the default designer (VizierGPUCBPEBandit) runs, "
+        "but 6 trials of the peer tests' tiny problem took 248 s (JIT compilation included, its acquisition "
+        "optimiser cut to 2,000 evaluations, on this machine's 2 cores shared with a benchmark run), too slow "
+        "for the benchmark budgets; uninstalled again"),
 }
 
 
