@@ -134,7 +134,8 @@ class MultiScaleCostAwareBO(Scheduler):
       the configs differ by less than what small sizes resolve at the target (steplaw: 0.005 in loss
       between configs within 0.25%). Measured at 0.3 (10 seeds, budget 10, bench/README.md "Flagship
       tuning", fifth round): steplaw's median final regret 0.30% -> 0.15%, datamix 0.046% -> 0.105% (two
-      seeds worse, three better); not measured on every problem yet, so off by default.
+      seeds worse, three better). Re-measured on another install (sixth round): steplaw 0.107% -> 0.151%,
+      datamix 0.087% -> 0.044%, synthetic_mup 0.047% -> 0.061%, lcbench unchanged: noise, so off by default.
     - Multiple objectives (``problem.objectives.is_multi``): the search runs on ParEGO scalarisations, a
       fresh weight per ask, and :meth:`pareto` predicts the Pareto set at the target with one GP per
       outcome (:mod:`schedulers.multiscale.multiobjective`). Early stopping is off then (a trial poor under
